@@ -1,0 +1,1 @@
+"""Singer tap for LivePerson Conversational Cloud's Audit Trail."""

@@ -1,0 +1,1 @@
+"""A local stand-in for LivePerson's Audit Trail API and the services around it."""
