@@ -1,0 +1,227 @@
+"""Offset paging through one date window without losing or repeating a record.
+
+auditData pages by `first`/`offset` over records ordered by change time. Offsets alone are
+not safe: records sharing one changeDate may come in another order on every request, the
+server may serve fewer records than asked for, `X-Total-Count` may mean either the total or
+the page, and records can appear or expire between two requests. The pager therefore:
+
+- holds back the last changeDate group of every page that may continue, and starts the next
+  page at that group's first offset, so every group is read whole in one answer;
+- re-aligns when the next page does not start with that group (records inserted before it
+  are skipped, records gone before it make it step back);
+- reads a group larger than a page twice and accepts it only if both reads agree record for
+  record, in the same order (a server that reorders ties cannot be paged through such a group);
+- ends a window on an empty page, on a record past the window, on a known total, or on a
+  short page once the server's page cap is known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tap_lp_audittrail.records import content_key
+from tap_lp_audittrail.windows import Window
+
+logger = logging.getLogger("tap-lp-audittrail.paging")
+
+MAX_BACKTRACKS = 20
+
+
+class PagingError(RuntimeError):
+    """The server's answers cannot be paged without risking a lost record."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """A record with its instant parsed; `record["changeDate"]` is already UTC text."""
+
+    instant: dt.datetime
+    record: dict
+
+
+@dataclass
+class ServerTraits:
+    """What this run has learned about the server, shared by every window and thread."""
+
+    page_size: int
+    max_served: int = 0  # the most records one answer has held
+    total_is_total: bool | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def observe(self, header: int | None, served: int) -> None:
+        """Learn from one answer: its size, and what its X-Total-Count can mean."""
+        with self._lock:
+            self.max_served = max(self.max_served, served)
+            if header is not None and header != served and self.total_is_total is None:
+                # A count unequal to the page's size can only be a total.
+                self.total_is_total = True
+                logger.info("X-Total-Count is the total of matching records "
+                            "(%d on a page of %d)", header, served)
+
+
+class WindowPager:
+    """Decides which page to ask for next in one window, and which records to emit."""
+
+    def __init__(self, window: Window, traits: ServerTraits) -> None:
+        self.window = window
+        self.traits = traits
+        self.offset = 0
+        self.first = traits.page_size
+        self.finished = False
+        self.pages = 0
+        self.skipped_shifted = 0
+        self._held: dt.datetime | None = None  # instant of the group the next page starts with
+        self._backtracks = 0
+        self._big: list[Row] | None = None  # a group larger than a page, being read
+        self._big_instant: dt.datetime | None = None
+        self._big_pages = 0  # answers the group was read from
+        self._big_start = 0
+        self._big_first_read: list[str] | None = None
+
+    def next_request(self) -> tuple[int, int]:
+        """(offset, first) of the next request."""
+        return self.offset, self.first
+
+    def accept(self, rows: list[Row], total: int | None) -> list[Row]:
+        """Take the answer to `next_request()`; return the records to emit, in order."""
+        self.pages += 1
+        served = len(rows)
+        _check_ascending(rows, self.window)
+        largest_before = self.traits.max_served
+        self.traits.observe(total, served)
+        if self._big is not None:
+            return self._accept_big(rows, total)
+
+        start = self.offset
+        if self._held is not None:
+            aligned = self._align(rows)
+            if aligned is None:
+                return []
+            skip, rows = aligned
+            start += skip
+        more = self._may_continue(served, total, largest_before)
+        past_end = bool(rows) and rows[-1].instant >= self.window.end
+        if not more or past_end:
+            self.finished = True
+            return self._in_window(rows)
+        last = rows[-1].instant
+        cut = next(i for i, row in enumerate(rows) if row.instant == last)
+        if cut == 0:
+            # The whole page is one instant: the group is larger than a page.
+            self._big, self._big_start, self._big_instant = list(rows), start, last
+            self._big_pages = 1
+            self.offset = start + len(rows)
+            return []
+        self._held = last
+        self.offset = start + cut
+        return self._in_window(rows[:cut])
+
+    def _align(self, rows: list[Row]) -> tuple[int, list[Row]] | None:
+        """Find the held group at the head of the page; None if another request is needed."""
+        held = self._held
+        assert held is not None  # noqa: S101 - guarded by the caller
+        if not rows or rows[0].instant > held:
+            if self.offset == 0:
+                return 0, rows  # everything before the group is gone, the group too
+            # Records before the group vanished (retention) and shifted it left: step back.
+            self._backtracks += 1
+            if self._backtracks > MAX_BACKTRACKS:
+                msg = (f"window {self.window}: records kept vanishing while paging "
+                       f"(stepped back {MAX_BACKTRACKS} times); rerun to resume")
+                raise PagingError(msg)
+            logger.warning("window %s: records vanished before offset %d; stepping back",
+                           self.window, self.offset)
+            self.offset = max(0, self.offset - self.first)
+            return None
+        skip = next((i for i, row in enumerate(rows) if row.instant >= held), len(rows))
+        if skip:
+            # Records were inserted before the group (a delayed write): those at the head of
+            # this page were emitted already or are older than the page boundary; the next
+            # run's look-back re-reads them.
+            self.skipped_shifted += skip
+            logger.warning(
+                "window %s: %d record(s) appeared before offset %d while paging (delayed "
+                "writes); the look-back of the next run re-reads them",
+                self.window, skip, self.offset,
+            )
+        if skip == len(rows):
+            self.offset += skip
+            return None
+        self._held = None
+        self._backtracks = 0
+        return skip, rows[skip:]
+
+    def _may_continue(self, served: int, total: int | None, largest_before: int) -> bool:
+        """Whether a page after this one may hold records."""
+        if served == 0:
+            return False
+        if self.traits.total_is_total and total is not None:
+            return self.offset + served < total
+        if served >= self.first:
+            return True
+        # A short page is the end if the server has served more at once before; otherwise
+        # it may be a silent cap on the page size, and one more request tells.
+        return served >= largest_before
+
+    def _accept_big(self, rows: list[Row], total: int | None) -> list[Row]:
+        """Read a group larger than a page by plain offsets, twice, and compare."""
+        big, instant = self._big, self._big_instant
+        assert big is not None  # noqa: S101 - only called in big-group mode
+        same = [row for row in rows if row.instant == instant]
+        big.extend(same)
+        self._big_pages += bool(same)
+        later = len(same) < len(rows)
+        if not later and self._may_continue(len(rows), total, self.traits.max_served):
+            self.offset += len(rows)
+            return []
+        read = [content_key(row.record) for row in big]
+        if self._big_pages > 1 and self._big_first_read is None:
+            logger.warning(
+                "window %s: %d records share the instant %s, more than a page; reading them "
+                "again to make sure the server orders ties the same way every time",
+                self.window, len(big), instant,
+            )
+            self._big_first_read = read
+            self._big, self.offset, self._big_pages = [], self._big_start, 0
+            return []
+        if self._big_first_read is not None and read != self._big_first_read:
+            msg = (
+                f"window {self.window}: {len(big)} records share the instant {instant}, more "
+                f"than a page of {self.first}, and two reads of them differ: the server orders "
+                "ties differently on every request, so offset paging through them could lose "
+                "records. Raise `page_size` above the size of that group."
+            )
+            raise PagingError(msg)
+        self._big = self._big_instant = self._big_first_read = None
+        self.offset = self._big_start + len(big)
+        self.finished = not later
+        return self._in_window(big)
+
+    def _in_window(self, rows: list[Row]) -> list[Row]:
+        start, end = self.window.start, self.window.end
+        return [row for row in rows if start <= row.instant < end]
+
+
+def _check_ascending(rows: list[Row], window: Window) -> None:
+    for before, after in zip(rows, rows[1:]):
+        if after.instant < before.instant:
+            msg = (f"window {window}: the server answered records out of ascending changeDate "
+                   f"order ({before.instant.isoformat()} then {after.instant.isoformat()})")
+            raise PagingError(msg)
+
+
+def read_window(
+    pager: WindowPager,
+    fetch: Callable[[int, int], tuple[list[Row], int | None]],
+) -> Iterator[list[Row]]:
+    """Drive `pager` with `fetch(offset, first) -> (rows, X-Total-Count)` until the window ends."""
+    while not pager.finished:
+        offset, first = pager.next_request()
+        rows, total = fetch(offset, first)
+        emitted = pager.accept(rows, total)
+        if emitted:
+            yield emitted

@@ -1,0 +1,119 @@
+"""What one audit record is: its fields, its instant in UTC, and its stable `id`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+UTC = dt.timezone.utc
+
+#: The API's record fields, under the API's own names, in the order the API documents them.
+API_FIELDS: tuple[str, ...] = (
+    "accountId",
+    "objectType",
+    "objectName",
+    "actionType",
+    "element",
+    "oldValue",
+    "newValue",
+    "changeDate",
+    "originator",
+    "originatorLoginName",
+    "originatorUserId",
+    "originatorUserAgent",
+    "originatorAuthType",
+    "originatorIsLpa",
+)
+
+#: Fields that make a record what it is. `actionType` is left out on purpose: the newest API
+#: docs drop it, and a record must keep its `id` whether or not the server still serves it.
+ID_FIELDS: tuple[str, ...] = tuple(f for f in API_FIELDS if f != "actionType")
+
+# LivePerson renders java.sql.Timestamp.toString(): "2019-11-12 06:10:46.0"; an ISO "T" and an
+# explicit offset are accepted too, in case the server ever sends them.
+_CHANGE_DATE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?$",
+)
+
+
+class MalformedRecordError(ValueError):
+    """A record the server sent cannot be read; the page is not trusted."""
+
+
+def parse_change_date(value: object, zone: ZoneInfo) -> dt.datetime:
+    """Turn a rendered `changeDate` into an aware UTC datetime.
+
+    `zone` is the timezone the request asked the server to render in. The tap only asks for
+    zones with a zero offset and no DST, so the conversion never meets an ambiguous hour.
+    """
+    if not isinstance(value, str):
+        msg = f"changeDate is {value!r}, not a date-time string"
+        raise MalformedRecordError(msg)
+    match = _CHANGE_DATE.match(value.strip())
+    if not match:
+        msg = f"changeDate {value!r} is not in the 'yyyy-MM-dd HH:mm:ss.S' form"
+        raise MalformedRecordError(msg)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        naive = dt.datetime(  # noqa: DTZ001 - zone attached below
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro
+        )
+    except ValueError as exc:
+        msg = f"changeDate {value!r} is not a valid date-time: {exc}"
+        raise MalformedRecordError(msg) from exc
+    if offset:
+        if offset == "Z":
+            tz: dt.tzinfo = UTC
+        else:
+            sign = -1 if offset[0] == "-" else 1
+            digits = offset[1:].replace(":", "")
+            tz = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        return naive.replace(tzinfo=tz).astimezone(UTC)
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def format_utc(instant: dt.datetime) -> str:
+    """RFC 3339 in UTC with fixed width, so that text order is time order (state compares text)."""
+    return instant.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_utc(value: str) -> dt.datetime:
+    """Read a bookmark or setting written as RFC 3339; naive values are taken as UTC."""
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def content_key(record: dict) -> str:
+    """Canonical text of what makes a record distinct (changeDate already in UTC)."""
+    return json.dumps([record.get(f) for f in ID_FIELDS], ensure_ascii=False, separators=(",", ":"))
+
+
+class IdAssigner:
+    """Gives each record of one changeDate group a stable `id`.
+
+    The id hashes the record's content plus its occurrence number among identical records of
+    the same instant, so two identical source records stay two rows, and re-reading the same
+    group (resume, look-back, ties in another order) gives the same ids again. The caller must
+    feed whole groups: the pager guarantees it.
+    """
+
+    def __init__(self) -> None:
+        self._instant: str | None = None
+        self._seen: Counter[str] = Counter()
+
+    def assign(self, record: dict) -> str:
+        """Return the id of `record`, whose changeDate is already the UTC text."""
+        if record["changeDate"] != self._instant:
+            self._instant = record["changeDate"]
+            self._seen.clear()
+        key = content_key(record)
+        occurrence = self._seen[key]
+        self._seen[key] += 1
+        digest = hashlib.sha256(f"{key}\x1f{occurrence}".encode()).hexdigest()
+        return digest[:32]

@@ -1,0 +1,67 @@
+"""How the time range of a run is cut into date windows.
+
+auditData filters by whole dates (`fromDate`, `toDate`), so windows run from one UTC midnight to
+another; the first starts at the run's start instant and the pager drops what lies before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+UTC = dt.timezone.utc
+DAY = dt.timedelta(days=1)
+
+
+def floor_day(instant: dt.datetime) -> dt.datetime:
+    """Midnight UTC at or before `instant`."""
+    utc = instant.astimezone(UTC)
+    return dt.datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
+
+
+def ceil_day(instant: dt.datetime) -> dt.datetime:
+    """Midnight UTC at or after `instant`."""
+    floor = floor_day(instant)
+    return floor if floor == instant else floor + DAY
+
+
+@dataclass(frozen=True)
+class Window:
+    """Records with `start <= changeDate < end` (UTC)."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def from_date(self) -> str:
+        """The first date asked for: the date of `start`."""
+        return floor_day(self.start).date().isoformat()
+
+    @property
+    def to_date(self) -> str:
+        """The date after the last date the window covers.
+
+        Right under both readings of `toDate`: if it is exclusive, this is exactly the window;
+        if inclusive, one more day comes back, at the end of an ascending answer, and the
+        pager stops at its first record.
+        """
+        return ceil_day(self.end).date().isoformat()
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def plan_windows(start: dt.datetime, end: dt.datetime, days: int) -> Iterator[Window]:
+    """Windows of `days` whole UTC days covering `[start, end)`, in time order."""
+    if days < 1:
+        msg = "a window spans at least one day"
+        raise ValueError(msg)
+    lower = start.astimezone(UTC)
+    end = end.astimezone(UTC)
+    boundary = floor_day(lower)
+    while lower < end:
+        boundary += dt.timedelta(days=days)
+        upper = min(boundary, end)
+        yield Window(lower, upper)
+        lower = upper
