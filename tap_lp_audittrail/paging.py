@@ -20,8 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Protocol
 
 from tap_lp_audittrail.records import content_key
 from tap_lp_audittrail.windows import Window
@@ -59,8 +61,11 @@ class ServerTraits:
             if header is not None and header != served and self.total_is_total is None:
                 # A count unequal to the page's size can only be a total.
                 self.total_is_total = True
-                logger.info("X-Total-Count is the total of matching records "
-                            "(%d on a page of %d)", header, served)
+                logger.info(
+                    "X-Total-Count is the total of matching records (%d on a page of %d)",
+                    header,
+                    served,
+                )
 
 
 class WindowPager:
@@ -84,10 +89,14 @@ class WindowPager:
 
     def next_request(self) -> tuple[int, int]:
         """(offset, first) of the next request."""
-        return self.offset, self.first
+        return self.offset, self.traits.page_size
 
-    def accept(self, rows: list[Row], total: int | None) -> list[Row]:
-        """Take the answer to `next_request()`; return the records to emit, in order."""
+    def accept(self, rows: list[Row], total: int | None, first: int | None = None) -> list[Row]:
+        """Take the answer to `next_request()`; return the records to emit, in order.
+
+        `first` is the page size the request really asked for, if the client had to lower it.
+        """
+        self.first = first or self.traits.page_size
         self.pages += 1
         served = len(rows)
         _check_ascending(rows, self.window)
@@ -123,18 +132,23 @@ class WindowPager:
     def _align(self, rows: list[Row]) -> tuple[int, list[Row]] | None:
         """Find the held group at the head of the page; None if another request is needed."""
         held = self._held
-        assert held is not None  # noqa: S101 - guarded by the caller
+        assert held is not None
         if not rows or rows[0].instant > held:
             if self.offset == 0:
                 return 0, rows  # everything before the group is gone, the group too
             # Records before the group vanished (retention) and shifted it left: step back.
             self._backtracks += 1
             if self._backtracks > MAX_BACKTRACKS:
-                msg = (f"window {self.window}: records kept vanishing while paging "
-                       f"(stepped back {MAX_BACKTRACKS} times); rerun to resume")
+                msg = (
+                    f"window {self.window}: records kept vanishing while paging "
+                    f"(stepped back {MAX_BACKTRACKS} times); rerun to resume"
+                )
                 raise PagingError(msg)
-            logger.warning("window %s: records vanished before offset %d; stepping back",
-                           self.window, self.offset)
+            logger.warning(
+                "window %s: records vanished before offset %d; stepping back",
+                self.window,
+                self.offset,
+            )
             self.offset = max(0, self.offset - self.first)
             return None
         skip = next((i for i, row in enumerate(rows) if row.instant >= held), len(rows))
@@ -146,7 +160,9 @@ class WindowPager:
             logger.warning(
                 "window %s: %d record(s) appeared before offset %d while paging (delayed "
                 "writes); the look-back of the next run re-reads them",
-                self.window, skip, self.offset,
+                self.window,
+                skip,
+                self.offset,
             )
         if skip == len(rows):
             self.offset += skip
@@ -170,7 +186,7 @@ class WindowPager:
     def _accept_big(self, rows: list[Row], total: int | None) -> list[Row]:
         """Read a group larger than a page by plain offsets, twice, and compare."""
         big, instant = self._big, self._big_instant
-        assert big is not None  # noqa: S101 - only called in big-group mode
+        assert big is not None
         same = [row for row in rows if row.instant == instant]
         big.extend(same)
         self._big_pages += bool(same)
@@ -183,7 +199,9 @@ class WindowPager:
             logger.warning(
                 "window %s: %d records share the instant %s, more than a page; reading them "
                 "again to make sure the server orders ties the same way every time",
-                self.window, len(big), instant,
+                self.window,
+                len(big),
+                instant,
             )
             self._big_first_read = read
             self._big, self.offset, self._big_pages = [], self._big_start, 0
@@ -207,21 +225,28 @@ class WindowPager:
 
 
 def _check_ascending(rows: list[Row], window: Window) -> None:
-    for before, after in zip(rows, rows[1:]):
+    for before, after in pairwise(rows):
         if after.instant < before.instant:
-            msg = (f"window {window}: the server answered records out of ascending changeDate "
-                   f"order ({before.instant.isoformat()} then {after.instant.isoformat()})")
+            msg = (
+                f"window {window}: the server answered records out of ascending changeDate "
+                f"order ({before.instant.isoformat()} then {after.instant.isoformat()})"
+            )
             raise PagingError(msg)
 
 
-def read_window(
-    pager: WindowPager,
-    fetch: Callable[[int, int], tuple[list[Row], int | None]],
-) -> Iterator[list[Row]]:
-    """Drive `pager` with `fetch(offset, first) -> (rows, X-Total-Count)` until the window ends."""
+class Fetch(Protocol):
+    """Fetches one page: (rows, X-Total-Count, the page size really asked for)."""
+
+    def __call__(self, offset: int, first: int) -> tuple[list[Row], int | None, int]:
+        """Ask for `first` records from `offset`."""
+        ...
+
+
+def read_window(pager: WindowPager, fetch: Fetch) -> Iterator[list[Row]]:
+    """Drive `pager` with `fetch` until the window ends; yield what to emit, in order."""
     while not pager.finished:
         offset, first = pager.next_request()
-        rows, total = fetch(offset, first)
-        emitted = pager.accept(rows, total)
+        rows, total, asked = fetch(offset, first)
+        emitted = pager.accept(rows, total, asked)
         if emitted:
             yield emitted

@@ -57,7 +57,7 @@ class FakeServer:
         size = first if self.cap is None else min(first, self.cap)
         page = ordered[offset : offset + size]
         header = len(ordered) if self.total == "total" else len(page)
-        return page, header
+        return page, header, first
 
 
 def extract(server, page_size):
@@ -151,7 +151,9 @@ def test_a_delayed_write_before_the_page_boundary_is_reported_not_duplicated():
         out.extend(batch)
         if len(out) < 200:
             early = T0 + dt.timedelta(seconds=1)
-            server.rows.insert(1, Row(early, {"changeDate": early.isoformat(), "objectName": "late"}))
+            server.rows.insert(
+                1, Row(early, {"changeDate": early.isoformat(), "objectName": "late"})
+            )
     assert multiset(out) == multiset(rows)
     assert pager.skipped_shifted > 0
 

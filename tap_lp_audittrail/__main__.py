@@ -1,0 +1,5 @@
+"""`python -m tap_lp_audittrail`."""
+
+from tap_lp_audittrail.tap import TapLPAuditTrail
+
+TapLPAuditTrail.cli()

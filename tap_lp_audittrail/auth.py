@@ -1,0 +1,400 @@
+"""The four ways LivePerson lets the tap in, and where their hosts are found.
+
+Every authenticator is a requests auth callable with a `generation` (which token signed a
+request) and `renew(generation)`, so that a 401 renews a token once for all threads that saw
+it, and only once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.auth import AuthBase
+from requests_oauthlib import OAuth1
+
+from tap_lp_audittrail.errors import REDACT, AuthError
+from tap_lp_audittrail.transport import Transport, raise_for_status, read_json, server_message
+
+logger = logging.getLogger("tap-lp-audittrail")
+
+AUDIT_SERVICE = "accountConfigReadOnly"
+LOGIN_SERVICE = "agentVep"
+SENTINEL_SERVICE = "sentinel"
+
+AUTH_METHODS = ("oauth1", "login", "client_credentials", "bearer")
+OAUTH1_KEYS = ("app_key", "app_secret", "access_token", "access_token_secret")
+SECRET_SETTINGS = (*OAUTH1_KEYS, "password", "client_id", "client_secret", "bearer_token")
+
+#: Renew a login session this long before LivePerson would end it.
+SESSION_MARGIN_SECONDS = 300
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (maybe with a port) is this machine: the only place plain HTTP may go."""
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def service_url(host: str) -> str:
+    """Base URL of a LivePerson host: HTTPS always, plain HTTP only on loopback."""
+    return f"{'http' if is_loopback(host) else 'https'}://{host}"
+
+
+def infer_auth_method(config: Mapping[str, Any]) -> str | None:
+    """The method the credentials given point to, or None when they do not tell."""
+    if config.get("auth_method"):
+        return str(config["auth_method"])
+    has = {
+        key
+        for key in (
+            *OAUTH1_KEYS,
+            "username",
+            "password",
+            "client_id",
+            "client_secret",
+            "bearer_token",
+        )
+        if config.get(key)
+    }
+    candidates = []
+    if has & set(OAUTH1_KEYS) and "username" not in has:
+        candidates.append("oauth1")
+    if "username" in has:
+        candidates.append("login")
+    if has & {"client_id", "client_secret"}:
+        candidates.append("client_credentials")
+    if "bearer_token" in has:
+        candidates.append("bearer")
+    return candidates[0] if len(candidates) == 1 else None
+
+
+class DomainResolver:
+    """Finds a service's host through LivePerson's Domain API (CSDS), once per run."""
+
+    def __init__(self, transport: Transport, domain_api_url: str, account_id: str) -> None:
+        self.transport = transport
+        self.base = domain_api_url.rstrip("/")
+        self.account_id = account_id
+        self._hosts: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def host(self, service: str) -> str:
+        """`host[:port]` of `service` for this account."""
+        with self._lock:
+            if service not in self._hosts:
+                self._hosts[service] = self._resolve(service)
+            return self._hosts[service]
+
+    def _resolve(self, service: str) -> str:
+        url = (
+            f"{self.base}/api/account/{quote(self.account_id, safe='')}/service/"
+            f"{service}/baseURI.json"
+        )
+        what = f"Domain API lookup of {service}"
+
+        def read(response: requests.Response) -> str:
+            if response.status_code in (400, 404):
+                msg = (
+                    f"{what}: LivePerson does not know account_id '{self.account_id}' or "
+                    f"service '{service}': {server_message(response)}. Check `account_id` "
+                    "(the site id) and `domain_api_url`."
+                )
+                raise AuthError(msg)
+            raise_for_status(response, what)
+            body = read_json(response, what)
+            host = body.get("baseURI") if isinstance(body, dict) else None
+            if not isinstance(host, str) or not host or "/" in host:
+                msg = f"{what}: the answer holds no baseURI host"
+                raise AuthError(msg)
+            return host
+
+        host = self.transport.call(
+            what,
+            lambda: self.transport.session.get(
+                url, params={"version": "1.0"}, timeout=self.transport.timeout
+            ),
+            read,
+        )
+        logger.info("Domain API: %s is at %s", service, host)
+        return host
+
+
+class Authenticator(AuthBase):
+    """Base of the tap's authenticators: renewable tokens, and a name for error messages."""
+
+    #: The settings that hold this method's credentials, named in 401/403 messages.
+    credential_names: str = ""
+    generation = 0
+
+    def renew(self, generation: int) -> bool:
+        """Get a fresh token after a 401; False when this method cannot."""
+        return False
+
+    def close(self) -> None:
+        """End any session the tap opened."""
+
+
+class OAuth1Authenticator(Authenticator):
+    """Signs every request HMAC-SHA1 with the API key (requests-oauthlib)."""
+
+    credential_names = (
+        "the OAuth 1.0 API key (app_key, app_secret, access_token, access_token_secret)"
+    )
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._oauth = OAuth1(
+            client_key=config["app_key"],
+            client_secret=config["app_secret"],
+            resource_owner_key=config["access_token"],
+            resource_owner_secret=config["access_token_secret"],
+            signature_type="AUTH_HEADER",
+        )
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Sign the request; the JSON body is not part of an OAuth 1.0 signature."""
+        return self._oauth(request)
+
+
+class BearerAuthenticator(Authenticator):
+    """A token handed over as it is; it cannot be renewed by the tap."""
+
+    credential_names = "bearer_token"
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the bearer header."""
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+class _TokenAuthenticator(Authenticator):
+    """A bearer the tap fetches itself, fetched again on expiry or after a 401."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add a live bearer, fetching one first if needed."""
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self._refresh_locked()
+            token = self._token
+            request.headers["Authorization"] = f"Bearer {token}"
+        return request
+
+    def renew(self, generation: int) -> bool:
+        """Fetch a new token unless another thread already did since `generation`."""
+        with self._lock:
+            if generation == self.generation:
+                self._fetch_locked()
+        return True
+
+    def _refresh_locked(self) -> None:
+        self._fetch_locked()
+
+    def _fetch_locked(self) -> None:
+        token, lifetime = self._fetch()
+        REDACT.add(token)
+        self._token = token
+        self._expires_at = time.monotonic() + max(lifetime - SESSION_MARGIN_SECONDS, lifetime / 2)
+        self.generation += 1
+
+    def _fetch(self) -> tuple[str, float]:
+        raise NotImplementedError
+
+
+class ClientCredentialsAuthenticator(_TokenAuthenticator):
+    """OAuth 2.0 client credentials through LivePerson's Sentinel."""
+
+    credential_names = "the OAuth 2.0 client (client_id, client_secret)"
+
+    def __init__(
+        self, transport: Transport, resolver: DomainResolver, config: Mapping[str, Any]
+    ) -> None:
+        super().__init__(transport)
+        self.resolver = resolver
+        self.client_id = config["client_id"]
+        self.client_secret = config["client_secret"]
+
+    def _fetch(self) -> tuple[str, float]:
+        host = self.resolver.host(SENTINEL_SERVICE)
+        account = quote(self.resolver.account_id, safe="")
+        url = f"{service_url(host)}/sentinel/api/v2/account/{account}/app/token"
+        what = "Sentinel token request"
+
+        def read(response: requests.Response) -> tuple[str, float]:
+            if response.status_code in (400, 401, 403):
+                msg = (
+                    f"{what} refused {self.credential_names}: HTTP {response.status_code}: "
+                    f"{server_message(response)}. Check `client_id` and `client_secret`."
+                )
+                raise AuthError(msg)
+            raise_for_status(response, what)
+            body = read_json(response, what)
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if not isinstance(token, str) or not token:
+                msg = f"{what}: the answer holds no access_token"
+                raise AuthError(msg)
+            return token, float(body.get("expires_in") or 3600)
+
+        return self.transport.call(
+            what,
+            lambda: self.transport.session.post(
+                url,
+                timeout=self.transport.timeout,
+                data={
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "grant_type": "client_credentials",
+                },
+            ),
+            read,
+        )
+
+
+class LoginAuthenticator(_TokenAuthenticator):
+    """LivePerson's Login Service: a session with a bearer, kept alive by `refresh`."""
+
+    def __init__(
+        self, transport: Transport, resolver: DomainResolver, config: Mapping[str, Any]
+    ) -> None:
+        super().__init__(transport)
+        self.resolver = resolver
+        self.username = config["username"]
+        if config.get("password"):
+            self.body = {"username": self.username, "password": config["password"]}
+            self.credential_names = "the Login Service user (username, password)"
+        else:
+            self.body = {
+                "username": self.username,
+                "appKey": config["app_key"],
+                "secret": config["app_secret"],
+                "accessToken": config["access_token"],
+                "accessTokenSecret": config["access_token_secret"],
+            }
+            self.credential_names = (
+                "the Login Service user with an API key (username, app_key, "
+                "app_secret, access_token, access_token_secret)"
+            )
+        self._csrf: str | None = None
+        self._cookies: requests.cookies.RequestsCookieJar | None = None
+
+    def _url(self, action: str) -> str:
+        host = self.resolver.host(LOGIN_SERVICE)
+        account = quote(self.resolver.account_id, safe="")
+        return f"{service_url(host)}/api/account/{account}/{action}"
+
+    def _refresh_locked(self) -> None:
+        """Keep the session alive with `refresh`; log in again if LivePerson ended it."""
+        if self._csrf and self._cookies is not None and self._refresh_session():
+            return
+        self._fetch_locked()
+
+    def _refresh_session(self) -> bool:
+        try:
+            response = self.transport.session.post(
+                self._url("refresh"),
+                json={"csrf": self._csrf},
+                cookies=self._cookies,
+                timeout=self.transport.timeout,
+            )
+        except requests.exceptions.RequestException:
+            return False
+        if response.status_code != 200:
+            logger.info("Login session refresh answered %d; logging in again", response.status_code)
+            return False
+        body = read_json(response, "Login session refresh") if response.content else {}
+        ttl = _ttl_seconds(body.get("sessionTTl") if isinstance(body, dict) else None)
+        self._expires_at = time.monotonic() + max(ttl - SESSION_MARGIN_SECONDS, ttl / 2)
+        return True
+
+    def _fetch(self) -> tuple[str, float]:
+        what = "Login Service login"
+
+        def read(response: requests.Response) -> tuple[str, float]:
+            if response.status_code in (400, 401, 403):
+                msg = (
+                    f"{what} refused {self.credential_names}: HTTP {response.status_code}: "
+                    f"{server_message(response)}"
+                )
+                raise AuthError(msg)
+            raise_for_status(response, what)
+            body = read_json(response, what)
+            bearer = body.get("bearer") if isinstance(body, dict) else None
+            if not isinstance(bearer, str) or not bearer:
+                msg = f"{what}: the answer holds no bearer"
+                raise AuthError(msg)
+            self._csrf = body.get("csrf")
+            self._cookies = response.cookies
+            REDACT.add(self._csrf, *response.cookies.values())
+            return bearer, _ttl_seconds(body.get("sessionTTl"))
+
+        return self.transport.call(
+            what,
+            lambda: self.transport.session.post(
+                self._url("login"),
+                params={"v": "1.3"},
+                json=self.body,
+                timeout=self.transport.timeout,
+            ),
+            read,
+        )
+
+    def close(self) -> None:
+        """Log out, so the user's session does not linger (LivePerson keeps one per user)."""
+        with self._lock:
+            if self._token is None:
+                return
+            try:
+                self.transport.session.post(
+                    self._url("logout"),
+                    json={"csrf": self._csrf},
+                    cookies=self._cookies,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                    timeout=self.transport.timeout,
+                )
+            except requests.exceptions.RequestException:
+                logger.info("Logout failed; the session ends on its own")
+            self._token = None
+
+
+def _ttl_seconds(value: object) -> float:
+    """SessionTTl is milliseconds as a string ("28800000"); default to LivePerson's 8 hours."""
+    try:
+        return max(60.0, float(str(value)) / 1000.0)
+    except ValueError:
+        return 8 * 3600.0
+
+
+def build_authenticator(
+    config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
+) -> Authenticator:
+    """The authenticator for the configured (or inferred) method."""
+    method = infer_auth_method(config)
+    if method == "oauth1":
+        return OAuth1Authenticator(config)
+    if method == "login":
+        return LoginAuthenticator(transport, resolver, config)
+    if method == "client_credentials":
+        return ClientCredentialsAuthenticator(transport, resolver, config)
+    if method == "bearer":
+        return BearerAuthenticator(config["bearer_token"])
+    msg = f"no usable auth method in the config ({REDACT(str(method))})"
+    raise AuthError(msg)

@@ -1,0 +1,577 @@
+"""The Audit Trail API client and the base stream every audit stream is built on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_lp_audittrail.auth import (
+    AUDIT_SERVICE,
+    Authenticator,
+    DomainResolver,
+    build_authenticator,
+    service_url,
+)
+from tap_lp_audittrail.errors import AuthError, ServerAnswerError
+from tap_lp_audittrail.paging import Row, ServerTraits, WindowPager, read_window
+from tap_lp_audittrail.query import AuditQuery
+from tap_lp_audittrail.records import (
+    API_FIELDS,
+    UTC,
+    IdAssigner,
+    MalformedRecordError,
+    format_utc,
+    parse_change_date,
+    parse_utc,
+)
+from tap_lp_audittrail.transport import (
+    RetryPolicy,
+    Transport,
+    raise_for_status,
+    read_json,
+    server_message,
+)
+from tap_lp_audittrail.windows import DAY, Window, floor_day, plan_windows
+
+if TYPE_CHECKING:
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+
+    from tap_lp_audittrail.streams import Element, ObjectTypeIndex
+
+logger = logging.getLogger("tap-lp-audittrail")
+
+#: Zones the tap asks the server to render changeDate in, best first: all have a zero offset
+#: and no DST, so a rendered time maps to exactly one instant, and dates mean UTC dates
+#: whether the server reads fromDate/toDate in the requested zone or in UTC.
+TIMEZONE_CANDIDATES = ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Atlantic/Reykjavik", "Africa/Abidjan")
+MIN_PAGE_SIZE = 10
+#: Pages each window may have fetched ahead of the one being emitted.
+BUFFERED_PAGES = 4
+_VALIDATION_WORDS = (
+    "cannot query field",
+    "unknown argument",
+    "syntax error",
+    "unknown type",
+    "validation",
+)
+
+AUDIT_SCHEMA = th.PropertiesList(
+    th.Property(
+        "id",
+        th.StringType,
+        required=True,
+        description="Stable key from the record's content and its occurrence among "
+        "identical records of the same instant",
+    ),
+    th.Property("accountId", th.StringType),
+    th.Property("objectType", th.StringType, description="The audited element"),
+    th.Property("objectName", th.StringType),
+    th.Property(
+        "actionType",
+        th.StringType,
+        description="Add, Edit or Delete; null when the server no longer serves it",
+    ),
+    th.Property("element", th.StringType, description="The changed property, or N/A"),
+    th.Property("oldValue", th.StringType),
+    th.Property("newValue", th.StringType),
+    th.Property("changeDate", th.DateTimeType, required=True, description="When, in UTC"),
+    th.Property("originator", th.StringType),
+    th.Property("originatorLoginName", th.StringType),
+    th.Property("originatorUserId", th.StringType),
+    th.Property("originatorUserAgent", th.StringType),
+    th.Property("originatorAuthType", th.StringType),
+    th.Property("originatorIsLpa", th.BooleanType),
+).to_dict()
+
+
+class UnauthorizedError(FatalAPIError):
+    """A 401: the token may be renewed once."""
+
+
+class QueryRefusedError(FatalAPIError):
+    """A 400 or a GraphQL validation error: the tap may adapt its query once, else stop."""
+
+
+def months_ago(now: dt.datetime, months: int) -> dt.datetime:
+    """Midnight UTC `months` calendar months before `now` (LivePerson keeps 13)."""
+    index = now.year * 12 + now.month - 1 - months
+    year, month = divmod(index, 12)
+    return dt.datetime(year, month + 1, min(now.day, 28), tzinfo=UTC)
+
+
+class AuditClient:
+    """One run's access to the Audit Trail: hosts, auth, and what it learned of the server.
+
+    Shared by every stream of the run, and by their window threads.
+    """
+
+    def __init__(self, config: Mapping[str, Any], index: ObjectTypeIndex) -> None:
+        self.config = config
+        self.index = index
+        self.transport = Transport(
+            timeout=float(config.get("request_timeout", 60)),
+            policy=RetryPolicy(
+                max_retry_seconds=float(config.get("max_retry_seconds", 900)),
+                initial_wait=float(config.get("retry_initial_wait", 5.0)),
+            ),
+            pool_size=max(10, int(config.get("max_concurrency", 4)) + 2),
+        )
+        self.resolver = DomainResolver(
+            self.transport,
+            config.get("domain_api_url") or "https://api.liveperson.net",
+            str(config["account_id"]),
+        )
+        self.authenticator: Authenticator = build_authenticator(
+            config,
+            self.transport,
+            self.resolver,
+        )
+        self.traits = ServerTraits(page_size=int(config.get("page_size", 500)))
+        self.fields: tuple[str, ...] = API_FIELDS
+        self._timezone = 0
+        self._lock = threading.Lock()
+        self._audit_url: str | None = None
+        self.requests = 0
+        self.unknown_object_types: dict[str, Counter[str]] = {}
+
+    @property
+    def timezone(self) -> str:
+        """The zone the server renders changeDate in for this run."""
+        return TIMEZONE_CANDIDATES[self._timezone]
+
+    @property
+    def audit_url(self) -> str:
+        """The audit endpoint: on `domain` if set, else on the host the Domain API names."""
+        with self._lock:
+            if self._audit_url is None:
+                host = self.config.get("domain") or self.resolver.host(AUDIT_SERVICE)
+                account = quote(str(self.config["account_id"]), safe="")
+                self._audit_url = (
+                    f"{service_url(host)}/api/account/{account}/configuration/metadata/audit"
+                )
+            return self._audit_url
+
+    def query(
+        self, window: Window, offset: int, first: int, component_types: Sequence[str]
+    ) -> AuditQuery:
+        """The auditData query for one page, with this run's settings."""
+        return AuditQuery(
+            from_date=window.from_date,
+            to_date=window.to_date,
+            first=first,
+            offset=offset,
+            timezone=self.timezone,
+            fields=self.fields,
+            language=self.config.get("language") or "en-US",
+            lpa=bool(self.config.get("include_lpa", True)),
+            automatic_updates=bool(self.config.get("include_automatic_updates", True)),
+            users=tuple(self.config.get("users") or ()),
+            component_types=tuple(component_types),
+        )
+
+    def fetch_page(
+        self, what: str, window: Window, offset: int, first: int, component_types: Sequence[str]
+    ) -> tuple[list[Row], int | None, int]:
+        """One page of a window: rows, X-Total-Count, and the page size really asked for."""
+        renewed = False
+        while True:
+            query = self.query(window, offset, min(first, self.traits.page_size), component_types)
+            label = f"{what} window {window.from_date}..{window.to_date} offset {offset}"
+            generation = self.authenticator.generation
+            try:
+                rows, total = self.transport.call(
+                    label,
+                    functools.partial(self._post, query),
+                    functools.partial(self._read_page, query=query, label=label),
+                )
+            except UnauthorizedError as exc:
+                if not renewed and self.authenticator.renew(generation):
+                    renewed = True
+                    logger.info("%s: 401, renewing the token once", label)
+                    continue
+                msg = (
+                    f"{label}: LivePerson refused {self.authenticator.credential_names} "
+                    f"(HTTP 401: {exc}). Check these settings"
+                    + (
+                        ", or issue a new token"
+                        if self.authenticator.credential_names == "bearer_token"
+                        else ""
+                    )
+                    + "."
+                )
+                raise AuthError(msg) from None
+            except QueryRefusedError as exc:
+                if self._adapt(str(exc), query):
+                    continue
+                raise
+            return rows, total, query.first
+
+    def _post(self, query: AuditQuery) -> requests.Response:
+        with self._lock:
+            self.requests += 1
+        return self.transport.session.post(
+            self.audit_url,
+            json={"query": query.text()},
+            headers={"Accept": "application/json"},
+            auth=self.authenticator,
+            timeout=self.transport.timeout,
+        )
+
+    def _read_page(
+        self, response: requests.Response, query: AuditQuery, label: str
+    ) -> tuple[list[Row], int | None]:
+        status = response.status_code
+        if status == 401:
+            raise UnauthorizedError(server_message(response))
+        if status == 403:
+            msg = (
+                f"{label}: HTTP 403: {server_message(response)}. LivePerson accepted "
+                f"{self.authenticator.credential_names} but it lacks the permission to read "
+                "the Audit Trail: grant the API key (or the user's profile) the "
+                "account-configuration read permission that covers the Audit Trail."
+            )
+            raise AuthError(msg)
+        if status == 400:
+            raise QueryRefusedError(f"{label}: HTTP 400: {server_message(response)}")
+        raise_for_status(response, label)
+        body = read_json(response, label)
+        if not isinstance(body, dict):
+            msg = f"{label}: the answer is JSON but not an object"
+            raise ServerAnswerError(msg, response)
+        if body.get("errors"):
+            message = server_message(response)
+            if any(word in message.casefold() for word in _VALIDATION_WORDS):
+                raise QueryRefusedError(f"{label}: {message}")
+            msg = f"{label}: the server answered GraphQL errors: {message}"
+            raise ServerAnswerError(msg, response)
+        data = body.get("data")
+        records = data.get("auditData", ...) if isinstance(data, dict) else ...
+        if records is ...:
+            msg = f"{label}: the answer has no data.auditData"
+            raise ServerAnswerError(msg, response)
+        if records is None:
+            records = []
+        if not isinstance(records, list):
+            msg = f"{label}: data.auditData is not a list"
+            raise ServerAnswerError(msg, response)
+        zone = ZoneInfo(query.timezone)
+        rows = []
+        for number, raw in enumerate(records):
+            try:
+                rows.append(to_row(raw, zone))
+            except MalformedRecordError as exc:
+                msg = f"{label}: record {number} of the page: {exc}"
+                raise ServerAnswerError(msg, response) from None
+        return rows, _total(response.headers.get("X-Total-Count"))
+
+    def _adapt(self, message: str, query: AuditQuery) -> bool:
+        """Change the query after the server refused part of it; False if nothing fits."""
+        folded = message.casefold()
+        with self._lock:
+            if "actiontype" in folded:
+                if "actionType" in self.fields:
+                    self.fields = tuple(f for f in self.fields if f != "actionType")
+                    logger.warning(
+                        "The server refuses the field actionType (%s); it is null in "
+                        "every record of this run.",
+                        message,
+                    )
+                    return True
+                return "actionType" in query.fields  # another thread dropped it already
+            if "timezone" in folded or query.timezone.casefold() in folded:
+                if query.timezone != self.timezone:
+                    return True
+                if self._timezone + 1 < len(TIMEZONE_CANDIDATES):
+                    self._timezone += 1
+                    logger.warning(
+                        "The server refuses the timezone %s (%s); asking for %s",
+                        query.timezone,
+                        message,
+                        self.timezone,
+                    )
+                    return True
+                return False
+            if any(word in folded for word in ("first", "page size", "limit")):
+                if query.first != self.traits.page_size:
+                    return True
+                if self.traits.page_size > MIN_PAGE_SIZE:
+                    self.traits.page_size = max(MIN_PAGE_SIZE, self.traits.page_size // 2)
+                    logger.warning(
+                        "The server refuses pages of %d (%s); asking for %d",
+                        query.first,
+                        message,
+                        self.traits.page_size,
+                    )
+                    return True
+        return False
+
+    def read_windows(
+        self, what: str, windows: Sequence[Window], component_types: Sequence[str], concurrency: int
+    ) -> Iterator[tuple[Window, list[Row] | WindowDone]]:
+        """Pages of every window, in window order, fetched up to `concurrency` windows at once."""
+
+        def produce(window: Window) -> Iterator[list[Row] | WindowDone]:
+            pager = WindowPager(window, self.traits)
+            yield from read_window(
+                pager,
+                lambda offset, first: self.fetch_page(what, window, offset, first, component_types),
+            )
+            yield WindowDone(pager.pages, pager.skipped_shifted)
+
+        yield from in_order(windows, produce, concurrency)
+
+    def close(self) -> None:
+        """End the login session, if any."""
+        self.authenticator.close()
+
+
+def _total(header: str | None) -> int | None:
+    try:
+        return int(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def to_row(raw: object, zone: ZoneInfo) -> Row:
+    """An API record as the tap emits it (without `id`), with its instant."""
+    if not isinstance(raw, dict):
+        msg = f"a record is {type(raw).__name__}, not an object"
+        raise MalformedRecordError(msg)
+    instant = parse_change_date(raw.get("changeDate"), zone)
+    record: dict[str, Any] = {field: _text(raw.get(field)) for field in API_FIELDS}
+    lpa = raw.get("originatorIsLpa")
+    record["originatorIsLpa"] = (
+        lpa if lpa is None or isinstance(lpa, bool) else (str(lpa).strip().casefold() == "true")
+    )
+    record["changeDate"] = format_utc(instant)
+    return Row(instant, record)
+
+
+@dataclass(frozen=True)
+class WindowDone:
+    """End-of-window marker with the window's paging figures."""
+
+    pages: int
+    shifted: int
+
+
+_END = object()
+
+
+def in_order(
+    windows: Sequence[Window],
+    produce: Callable[[Window], Iterator[Any]],
+    concurrency: int,
+) -> Iterator[tuple[Window, Any]]:
+    """Run `produce` for up to `concurrency` windows at once; yield their items in window order.
+
+    Each window buffers at most BUFFERED_PAGES items, so memory stays flat however large the
+    backfill; the first error of any window stops the run and is raised here.
+    """
+    stop = threading.Event()
+    lanes: list[tuple[Window, queue.Queue[Any]]] = []
+    pending = iter(windows)
+
+    def put(lane: queue.Queue[Any], item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                lane.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def work(window: Window, lane: queue.Queue[Any]) -> None:
+        try:
+            for item in produce(window):
+                if not put(lane, item):
+                    return
+            put(lane, _END)
+        except BaseException as exc:
+            put(lane, exc)
+
+    def launch() -> None:
+        window = next(pending, None)
+        if window is not None:
+            lane: queue.Queue[Any] = queue.Queue(maxsize=BUFFERED_PAGES)
+            lanes.append((window, lane))
+            threading.Thread(
+                target=work, args=(window, lane), daemon=True, name=f"window-{window.from_date}"
+            ).start()
+
+    try:
+        for _ in range(max(1, concurrency)):
+            launch()
+        while lanes:
+            window, lane = lanes[0]
+            item = lane.get()
+            if item is _END:
+                lanes.pop(0)
+                launch()
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            yield window, item
+    finally:
+        stop.set()
+
+
+class AuditStream(RESTStream):
+    """Base of every audit stream: windows over time, each paged safely, in time order."""
+
+    http_method = "POST"
+    path = "/api/account/{account_id}/configuration/metadata/audit"
+    primary_keys = ("id",)
+    replication_key = "changeDate"
+    #: Records leave in changeDate order, so a bookmark is valid mid-stream and a killed run
+    #: resumes from its last STATE.
+    is_sorted = True
+    #: The look-back re-reads records older than the bookmark; they must not fail the run.
+    check_sorted = False
+    schema = AUDIT_SCHEMA
+
+    def __init__(self, tap: Tap, name: str, element: Element | None) -> None:
+        self.element = element
+        super().__init__(tap, name=name, schema=AUDIT_SCHEMA)
+
+    @property
+    def client(self) -> AuditClient:
+        """The run's shared API client (made by the tap)."""
+        return self._tap.client  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def url_base(self) -> str:
+        """Not used to build requests (the client does); kept for the SDK's metadata."""
+        return self.config.get("domain_api_url") or "https://api.liveperson.net"
+
+    def get_new_paginator(self) -> None:
+        """Paging is per window, by WindowPager: see paging.py."""
+        return
+
+    def parse_response(self, response: requests.Response) -> Iterator[dict]:
+        """Not used: the client parses pages."""
+        yield from ()
+
+    @property
+    def component_types(self) -> tuple[str, ...]:
+        """The server-side filter of this stream, when its codes are known."""
+        return self.element.component_types if self.element else ()
+
+    def time_range(self, context: Context | None) -> tuple[dt.datetime, dt.datetime]:
+        """Where this run starts and ends: bookmark minus look-back, else start_date."""
+        now = dt.datetime.now(tz=UTC)
+        start_date = self.config.get("start_date")
+        floor = parse_utc(start_date) if start_date else months_ago(now, 13)
+        state = self.get_context_state(context)
+        bookmark = state.get("replication_key_value")
+        start = floor
+        if bookmark:
+            lookback = dt.timedelta(minutes=float(self.config.get("lookback_minutes", 5)))
+            start = max(floor, parse_utc(str(bookmark)) - lookback)
+        end_date = self.config.get("end_date")
+        end = parse_utc(end_date) if end_date else floor_day(now) + 2 * DAY
+        return start, end
+
+    @property
+    def is_last_selected(self) -> bool:
+        """Whether no stream after this one will sync in this run."""
+        names = list(self._tap.streams)
+        later = names[names.index(self.name) + 1 :]
+        return not any(self._tap.streams[name].selected for name in later)
+
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        """Every record of this stream in [start, end), in changeDate order, each group whole."""
+        dry_run = self.ABORT_AT_RECORD_COUNT is not None
+        if dry_run and self.element is not None:
+            # A connection test (--test) reads one page of `audit_trail`: element streams take
+            # the same path, and a rare element could need the whole history to find a record.
+            return
+        try:
+            yield from self._read(context, concurrency=1 if dry_run else None)
+        finally:
+            if dry_run:
+                self.logger.info(
+                    "Connection test: audit endpoint %s reached with %s",
+                    self.client.audit_url,
+                    self.client.authenticator.credential_names,
+                )
+            if dry_run or self.is_last_selected:
+                self._tap.end_of_run()  # type: ignore[attr-defined]
+
+    def _read(self, context: Context | None, concurrency: int | None) -> Iterator[dict]:
+        client = self.client
+        start, end = self.time_range(context)
+        if start >= end:
+            self.logger.info(
+                "%s: nothing to read (start %s is not before end %s)",
+                self.name,
+                start.isoformat(),
+                end.isoformat(),
+            )
+            return
+        days = int(self.config.get("window_days", 7))
+        windows = list(plan_windows(start, end, days))
+        self.logger.info(
+            "%s: reading %s to %s in %d windows of up to %d days",
+            self.name,
+            start.isoformat(),
+            end.isoformat(),
+            len(windows),
+            days,
+        )
+        ids = IdAssigner()
+        unknown = client.unknown_object_types.setdefault(self.name, Counter())
+        total = in_window = done = 0
+        for window, item in client.read_windows(
+            self.name,
+            windows,
+            self.component_types,
+            int(self.config.get("max_concurrency", 4)),
+        ):
+            if isinstance(item, WindowDone):
+                done += 1
+                self.logger.info(
+                    "%s: window %d/%d %s..%s done: %d records in %d pages; %d records so far",
+                    self.name,
+                    done,
+                    len(windows),
+                    window.from_date,
+                    window.to_date,
+                    in_window,
+                    item.pages,
+                    total,
+                )
+                in_window = 0
+                continue
+            for row in item:
+                record = row.record
+                belongs = client.index.stream_of(record["objectType"])
+                if belongs is None:
+                    unknown[str(record["objectType"])] += 1
+                if self.element is not None and belongs != self.name:
+                    continue
+                record["id"] = ids.assign(record)
+                total += 1
+                in_window += 1
+                yield record

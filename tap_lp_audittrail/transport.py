@@ -1,0 +1,228 @@
+"""Every HTTP call the tap makes goes through here: timeouts, retries, Retry-After, throttling.
+
+LivePerson's guidance: never retry a 4xx but 429; wait at least a second after a 429; retry a
+5xx after 5, 10 and 15 s, then back off longer (2, 4, 8 min). A Retry-After is honoured and
+never undercut. The whole retry time of one call is bounded by `max_retry_seconds`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import backoff
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError
+
+T = TypeVar("T")
+logger = logging.getLogger("tap-lp-audittrail")
+
+#: LivePerson's 5xx schedule, as multiples of the first wait (5 s by default).
+BACKOFF_STEPS = (1, 2, 3, 24, 48, 96)
+TOO_MANY_REQUESTS_FLOOR = 1.0
+
+RETRIABLE = (
+    RetriableAPIError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    ConnectionResetError,
+)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def server_message(response: requests.Response) -> str:
+    """The server's words: LivePerson's `message`, GraphQL `errors`, or the body's start."""
+    text = response.text or ""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return REDACT(text.strip()[:300]) or response.reason or ""
+    if isinstance(body, dict):
+        if isinstance(body.get("errors"), list):
+            return REDACT(
+                "; ".join(
+                    str(e.get("message", e)) if isinstance(e, dict) else str(e)
+                    for e in body["errors"]
+                )
+            )
+        for key in ("message", "error_description", "error"):
+            if body.get(key):
+                return REDACT(str(body[key]))
+    return REDACT(text.strip()[:300])
+
+
+class Throttle:
+    """A pause every thread honours: one 429 slows the whole run down, not one thread."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        """No request of this run leaves before `seconds` from now."""
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        """Sleep until the pause, if any, is over."""
+        while True:
+            with self._lock:
+                delay = self._until - time.monotonic()
+            if delay <= 0:
+                return
+            time.sleep(delay)
+
+
+@dataclass
+class RetryPolicy:
+    """How long to wait between tries, and for how long to try at all."""
+
+    max_retry_seconds: float = 900.0
+    initial_wait: float = 5.0
+
+    def waits(self) -> Generator[float, Any, None]:
+        """A backoff wait generator that reads Retry-After from the exception it is sent."""
+        step = 0
+        exception = yield 0.0  # backoff primes the generator with None
+        while True:
+            base = self.initial_wait * BACKOFF_STEPS[min(step, len(BACKOFF_STEPS) - 1)]
+            wait = base * random.uniform(0.8, 1.2)  # jitter, so threads do not retry in step
+            if isinstance(exception, ThrottledError):
+                floor = exception.retry_after
+                if floor is None:
+                    floor = TOO_MANY_REQUESTS_FLOOR if exception.status == 429 else 0.0
+                    wait = max(wait, floor)
+                else:
+                    wait = floor + min(base, floor * 0.1) * random.random()
+            step += 1
+            exception = yield wait
+
+
+class Transport:
+    """A requests session with the tap's retry policy and the run-wide throttle."""
+
+    def __init__(self, *, timeout: float, policy: RetryPolicy, pool_size: int = 10) -> None:
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.timeout = timeout
+        self.policy = policy
+        self.throttle = Throttle()
+        self.retries = 0
+
+    def retrying(self, func: Callable[..., T], what: str) -> Callable[..., T]:
+        """`func` retried on transient failures, within the run's time budget."""
+        started = time.monotonic()
+        budget = self.policy.max_retry_seconds
+
+        def give_up(exc: Exception) -> bool:
+            # Retry-After is never undercut: if it does not fit the budget, stop instead.
+            retry_after = getattr(exc, "retry_after", None)
+            remaining = budget - (time.monotonic() - started)
+            return retry_after is not None and retry_after > remaining
+
+        def on_backoff(details: Any) -> None:
+            self.retries += 1
+            exc = details.get("exception")
+            if isinstance(exc, ThrottledError) and exc.status == 429:
+                self.throttle.pause(details["wait"])
+            logger.warning(
+                "%s failed (%s); retry %d in %.1f s",
+                what,
+                REDACT(describe(exc)),
+                details["tries"],
+                details["wait"],
+            )
+
+        def on_giveup(details: Any) -> None:
+            logger.error(
+                "%s failed after %d tries in %.0f s: %s",
+                what,
+                details["tries"],
+                details["elapsed"],
+                REDACT(describe(details.get("exception"))),
+            )
+
+        return backoff.on_exception(
+            self.policy.waits,
+            RETRIABLE,
+            max_time=budget,
+            jitter=None,
+            giveup=give_up,
+            on_backoff=on_backoff,
+            on_giveup=on_giveup,
+            raise_on_giveup=True,
+            logger=None,
+        )(func)
+
+    def call(
+        self,
+        what: str,
+        send: Callable[[], requests.Response],
+        read: Callable[[requests.Response], T],
+    ) -> T:
+        """Send with retries; `read` validates the answer and raises to retry or to stop."""
+
+        def attempt() -> T:
+            self.throttle.wait()
+            response = send()
+            return read(response)
+
+        return self.retrying(attempt, what)()
+
+
+def describe(exc: BaseException | None) -> str:
+    """A one-line reason without any request detail that could hold a secret."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, requests.exceptions.RequestException):
+        return f"{type(exc).__name__}: connection to the server failed or timed out"
+    return str(exc)
+
+
+def raise_for_status(response: requests.Response, what: str) -> None:
+    """Map a status to retry (429, 5xx) or stop (other 4xx), with the server's message."""
+    status = response.status_code
+    if status < 400:
+        return
+    message = f"{what}: HTTP {status}: {server_message(response)}"
+    if status == 429 or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise ThrottledError(message, response, retry_after)
+    raise FatalAPIError(message)
+
+
+def read_json(response: requests.Response, what: str) -> Any:
+    """The body as JSON, or a retriable error naming the request."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        msg = f"{what}: the server's answer is not valid JSON ({len(response.content)} bytes)"
+        raise ServerAnswerError(msg, response) from exc
