@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import logging
 import queue
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -105,6 +106,10 @@ class UnauthorizedError(FatalAPIError):
 
 class QueryRefusedError(FatalAPIError):
     """A 400 or a GraphQL validation error: the tap may adapt its query once, else stop."""
+
+    def __init__(self, label: str, server_text: str) -> None:
+        super().__init__(f"{label}: {server_text}")
+        self.server_text = server_text
 
 
 def months_ago(now: dt.datetime, months: int) -> dt.datetime:
@@ -216,7 +221,7 @@ class AuditClient:
                 )
                 raise AuthError(msg) from None
             except QueryRefusedError as exc:
-                if self._adapt(str(exc), query):
+                if self._adapt(exc.server_text, query):
                     continue
                 raise
             return rows, total, query.first
@@ -247,7 +252,7 @@ class AuditClient:
             )
             raise AuthError(msg)
         if status == 400:
-            raise QueryRefusedError(f"{label}: HTTP 400: {server_message(response)}")
+            raise QueryRefusedError(label, f"HTTP 400: {server_message(response)}")
         raise_for_status(response, label)
         body = read_json(response, label)
         if not isinstance(body, dict):
@@ -256,7 +261,7 @@ class AuditClient:
         if body.get("errors"):
             message = server_message(response)
             if any(word in message.casefold() for word in _VALIDATION_WORDS):
-                raise QueryRefusedError(f"{label}: {message}")
+                raise QueryRefusedError(label, message)
             msg = f"{label}: the server answered GraphQL errors: {message}"
             raise ServerAnswerError(msg, response)
         data = body.get("data")
@@ -310,7 +315,15 @@ class AuditClient:
                 if query.first != self.traits.page_size:
                     return True
                 if self.traits.page_size > MIN_PAGE_SIZE:
-                    self.traits.page_size = max(MIN_PAGE_SIZE, self.traits.page_size // 2)
+                    # Take the largest the server names (e.g. "must not exceed 200"), else halve.
+                    named = [
+                        int(n)
+                        for n in re.findall(r"\d+", message)
+                        if MIN_PAGE_SIZE <= int(n) < query.first
+                    ]
+                    self.traits.page_size = (
+                        max(named) if named else max(MIN_PAGE_SIZE, self.traits.page_size // 2)
+                    )
                     logger.warning(
                         "The server refuses pages of %d (%s); asking for %d",
                         query.first,
