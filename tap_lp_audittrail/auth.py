@@ -378,7 +378,7 @@ class LoginAuthenticator(_TokenAuthenticator):
 def _ttl_seconds(value: object) -> float:
     """SessionTTl is milliseconds as a string ("28800000"); default to LivePerson's 8 hours."""
     try:
-        return max(60.0, float(str(value)) / 1000.0)
+        return max(1.0, float(str(value)) / 1000.0)
     except ValueError:
         return 8 * 3600.0
 

@@ -515,7 +515,8 @@ class AuditStream(RESTStream):
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Every record of this stream in [start, end), in changeDate order, each group whole."""
-        dry_run = self.ABORT_AT_RECORD_COUNT is not None
+        # `--test` runs every stream with a limit of one record (the SDK's dry run).
+        dry_run = self.ABORT_AT_RECORD_COUNT == 1
         if dry_run and self.element is not None:
             # A connection test (--test) reads one page of `audit_trail`: element streams take
             # the same path, and a rare element could need the whole history to find a record.

@@ -1,0 +1,122 @@
+"""Command line entry point: run a sandbox until SIGINT/SIGTERM (for manual runs and e2e tests)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tap_lp_audittrail.sandbox.readings import DataSpec, Readings
+from tap_lp_audittrail.sandbox.server import Sandbox
+
+AUTH_FIELDS = {
+    "oauth1": ["app_key", "app_secret", "access_token", "access_token_secret"],
+    "login": ["username", "password"],
+    "client_credentials": ["client_id", "client_secret"],
+    "bearer": [],
+}
+
+
+def _reading(text: str) -> tuple[str, Any]:
+    """Parse key=value into a Readings field of the right type (JSON for dicts)."""
+    key, sep, raw = text.partition("=")
+    fields = {f.name: f for f in dataclasses.fields(Readings)}
+    if not sep or key not in fields:
+        raise argparse.ArgumentTypeError(f"expected key=value with key one of {sorted(fields)}")
+    default = getattr(Readings(), key)
+    value: Any
+    if isinstance(default, bool):
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise argparse.ArgumentTypeError(f"{key} takes true or false")
+        value = raw.lower() in ("true", "1", "yes")
+    elif isinstance(default, int):
+        value = int(raw)
+    elif isinstance(default, dict):
+        value = json.loads(raw)
+    else:
+        value = raw
+    return key, value
+
+
+def _end(text: str) -> datetime:
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's options."""
+    p = argparse.ArgumentParser(
+        prog="tap-lp-audittrail-sandbox",
+        description="Serve a local stand-in for LivePerson's Audit Trail API.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = any free port")
+    p.add_argument("--account-id", default="12345678")
+    p.add_argument("--records", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=1, help="data seed")
+    p.add_argument("--span-days", type=int, default=395)
+    p.add_argument("--end", type=_end, default=None, help="ISO end of the data (UTC if naive)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to audit requests")
+    p.add_argument("--jitter", type=float, default=0.0)
+    p.add_argument("--bearer-ttl", type=float, default=3600)
+    p.add_argument("--reading", type=_reading, action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--write-tap-config", type=Path, default=None, metavar="PATH")
+    p.add_argument("--auth", choices=sorted(AUTH_FIELDS), default="oauth1")
+    return p
+
+
+def tap_config(sb: Sandbox, auth: str) -> dict[str, Any]:
+    """A tap config for this sandbox with the credentials of one auth method."""
+    cfg: dict[str, Any] = {
+        "account_id": sb.account_id,
+        "domain_api_url": sb.url,
+        "auth_method": auth,
+    }
+    for name in AUTH_FIELDS[auth]:
+        cfg[name] = sb.credentials[name]
+    if auth == "bearer":
+        cfg["bearer_token"] = sb.issue_bearer()
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the sandbox, print its URL, serve until SIGINT/SIGTERM."""
+    args = build_parser().parse_args(argv)
+    readings = Readings(**dict(args.reading))
+    data = DataSpec(seed=args.seed, records=args.records, end=args.end, span_days=args.span_days)
+    sb = Sandbox(
+        data=data,
+        readings=readings,
+        latency=args.latency,
+        jitter=args.jitter,
+        bearer_ttl_seconds=args.bearer_ttl,
+        account_id=args.account_id,
+        host=args.host,
+        port=args.port,
+    )
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    with sb:
+        print(sb.url, flush=True)
+        if args.write_tap_config is not None:
+            args.write_tap_config.write_text(json.dumps(tap_config(sb, args.auth), indent=2))
+        print(f"serving {sb.store.n} records for account {sb.account_id}", file=sys.stderr)
+        while not done.wait(0.2):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+pytest_plugins = ["tap_lp_audittrail.sandbox.pytest_plugin"]
