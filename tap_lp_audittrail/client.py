@@ -522,18 +522,31 @@ class AuditStream(RESTStream):
             # the same path, and a rare element could need the whole history to find a record.
             return
         try:
-            yield from self._read(context, concurrency=1 if dry_run else None)
+            yield from self._connection_test(context) if dry_run else self._read(context)
         finally:
-            if dry_run:
-                self.logger.info(
-                    "Connection test: audit endpoint %s reached with %s",
-                    self.client.audit_url,
-                    self.client.authenticator.credential_names,
-                )
             if dry_run or self.is_last_selected:
                 self._tap.end_of_run()  # type: ignore[attr-defined]
 
-    def _read(self, context: Context | None, concurrency: int | None) -> Iterator[dict]:
+    def _connection_test(self, context: Context | None) -> Iterator[dict]:
+        """Domain, auth and one page over the whole range: the full path for one request."""
+        client = self.client
+        rows, total, _ = client.fetch_page(
+            "connection test", Window(*self.time_range(context)), 0, client.traits.page_size, ()
+        )
+        self.logger.info(
+            "Connection test passed: %s reached with %s; one page read (%d records, "
+            "X-Total-Count %s)",
+            client.audit_url,
+            client.authenticator.credential_names,
+            len(rows),
+            total,
+        )
+        ids = IdAssigner()
+        for row in rows:
+            row.record["id"] = ids.assign(row.record)
+            yield row.record
+
+    def _read(self, context: Context | None) -> Iterator[dict]:
         client = self.client
         start, end = self.time_range(context)
         if start >= end:

@@ -87,7 +87,12 @@ class Stats:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log; a dropped connection (ours or the client's) just closes quietly."""
+    """No access log; a dropped connection (ours or the client's) just closes quietly.
+
+    HTTP/1.1 keeps connections alive between pages, as LivePerson's servers do.
+    """
+
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass

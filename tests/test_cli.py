@@ -1,0 +1,72 @@
+"""The command line a user meets: --about, --discover, --test, stream maps and flattening."""
+
+from __future__ import annotations
+
+import json
+
+from tap_lp_audittrail.sandbox import DataSpec
+from tap_lp_audittrail.streams import ELEMENTS
+
+from .helpers import END, run_tap_cli, tap_config
+
+STREAMS = {e.stream for e in ELEMENTS} | {"audit_trail"}
+
+
+def test_about_lists_every_setting_and_no_secret(sandbox_factory, tmp_path):
+    sb = sandbox_factory(data=DataSpec(seed=31, records=50, end=END))
+    config = tap_config(sb)
+    run = run_tap_cli(config, "--about", "--format=markdown", tmp_path=tmp_path)
+    assert run.exit_code == 0
+    for setting in (
+        "account_id",
+        "auth_method",
+        "app_key",
+        "domain_api_url",
+        "lookback_minutes",
+        "max_concurrency",
+        "object_types",
+        "component_types",
+    ):
+        assert f"| {setting} |" in run.stdout
+    for secret in (config["app_secret"], config["access_token_secret"]):
+        assert secret not in run.stdout + run.stderr
+
+
+def test_discover_offers_sixteen_incremental_streams_keyed_on_id(sandbox_factory, tmp_path):
+    sb = sandbox_factory(data=DataSpec(seed=31, records=50, end=END))
+    run = run_tap_cli(tap_config(sb), "--discover", tmp_path=tmp_path)
+    catalog = json.loads(run.stdout)
+    assert {s["tap_stream_id"] for s in catalog["streams"]} == STREAMS
+    for stream in catalog["streams"]:
+        assert stream["key_properties"] == ["id"]
+        assert stream["replication_key"] == "changeDate"
+        assert stream["schema"]["properties"]["changeDate"]["format"] == "date-time"
+    assert sb.stats.requests["audit"] == 0  # discovery needs no request
+
+
+def test_connection_test_reads_one_page(sandbox_factory, tmp_path):
+    sb = sandbox_factory(data=DataSpec(seed=31, records=500, end=END))
+    run = run_tap_cli(tap_config(sb), "--test", tmp_path=tmp_path)
+    assert run.exit_code == 0, run.stderr
+    assert "Connection test" in run.stderr
+    assert sb.stats.requests["domain"] == 1
+    assert 1 <= sb.stats.requests["audit"] <= 2
+
+
+def test_stream_maps_and_flattening_apply(sandbox_factory, tmp_path):
+    sb = sandbox_factory(data=DataSpec(seed=32, records=300, end=END))
+    config = tap_config(
+        sb,
+        stream_maps={
+            "audit_trail": {"oldValue": "__NULL__", "changed_by": "originatorLoginName"},
+            "__else__": "__NULL__",
+        },
+        flattening_enabled=True,
+        flattening_max_depth=1,
+    )
+    run = run_tap_cli(config, tmp_path=tmp_path)
+    assert run.exit_code == 0, run.stderr
+    assert set(run.records) == {"audit_trail"}
+    rows = run.records["audit_trail"]
+    assert len(rows) == len(sb.ground_truth())
+    assert all("oldValue" not in r and "changed_by" in r for r in rows)
