@@ -142,6 +142,10 @@ class Authenticator(AuthBase):
         """Get a fresh token after a 401; False when this method cannot."""
         return False
 
+    def generation_of(self, request: requests.PreparedRequest | None) -> int:
+        """The generation of the token that signed `request` (older than now if replaced)."""
+        return self.generation
+
     def close(self) -> None:
         """End any session the tap opened."""
 
@@ -198,6 +202,18 @@ class _TokenAuthenticator(Authenticator):
             token = self._token
             request.headers["Authorization"] = f"Bearer {token}"
         return request
+
+    def generation_of(self, request: requests.PreparedRequest | None) -> int:
+        """The current generation if `request` carries the current token, else an older one.
+
+        A request may be signed by a newer token than the generation its sender read first
+        (another thread renewed in between, or a retry re-signed it): judging a 401 by the
+        token it really carried renews that token, instead of retrying it once more.
+        """
+        sent = request.headers.get("Authorization") if request is not None else None
+        with self._lock:
+            current = self._token is not None and sent == f"Bearer {self._token}"
+            return self.generation if current else self.generation - 1
 
     def renew(self, generation: int) -> bool:
         """Fetch a new token unless another thread already did since `generation`."""

@@ -85,7 +85,7 @@ class WindowPager:
         self._big_instant: dt.datetime | None = None
         self._big_pages = 0  # answers the group was read from
         self._big_start = 0
-        self._big_first_read: list[str] | None = None
+        self._big_first_read: list[bytes] | None = None
 
     def next_request(self) -> tuple[int, int]:
         """(offset, first) of the next request."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from collections import Counter
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 UTC = dt.timezone.utc
 
@@ -61,7 +62,7 @@ def parse_change_date(value: object, zone: ZoneInfo) -> dt.datetime:
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     try:
-        naive = dt.datetime(  # noqa: DTZ001 - zone attached below
+        naive = dt.datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second), micro
         )
     except ValueError as exc:
@@ -89,9 +90,12 @@ def parse_utc(value: str) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def content_key(record: dict) -> str:
-    """Canonical text of what makes a record distinct (changeDate already in UTC)."""
-    return json.dumps([record.get(f) for f in ID_FIELDS], ensure_ascii=False, separators=(",", ":"))
+_encode = msgspec.json.Encoder().encode
+
+
+def content_key(record: dict) -> bytes:
+    """Canonical JSON of what makes a record distinct (changeDate already in UTC)."""
+    return _encode(tuple(map(record.get, ID_FIELDS)))
 
 
 class IdAssigner:
@@ -105,7 +109,7 @@ class IdAssigner:
 
     def __init__(self) -> None:
         self._instant: str | None = None
-        self._seen: Counter[str] = Counter()
+        self._seen: Counter[bytes] = Counter()
 
     def assign(self, record: dict) -> str:
         """Return the id of `record`, whose changeDate is already the UTC text."""
@@ -115,5 +119,5 @@ class IdAssigner:
         key = content_key(record)
         occurrence = self._seen[key]
         self._seen[key] += 1
-        digest = hashlib.sha256(f"{key}\x1f{occurrence}".encode()).hexdigest()
+        digest = hashlib.sha256(key + b"\x1f%d" % occurrence).hexdigest()
         return digest[:32]

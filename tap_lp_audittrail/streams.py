@@ -101,12 +101,17 @@ class ObjectTypeIndex:
 
     def __init__(self, elements: Sequence[Element]) -> None:
         self._index = {_norm(t): e.stream for e in elements for t in e.object_types}
+        self._seen: dict[str, str | None] = {}  # exact strings as served, looked up once
 
     def stream_of(self, object_type: object) -> str | None:
         """The element stream a record of `object_type` belongs to."""
         if not isinstance(object_type, str):
             return None
-        return self._index.get(_norm(object_type))
+        try:
+            return self._seen[object_type]
+        except KeyError:
+            stream = self._seen[object_type] = self._index.get(_norm(object_type))
+            return stream
 
 
 class AllChangesStream(AuditStream):

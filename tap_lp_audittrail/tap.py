@@ -22,6 +22,7 @@ from tap_lp_audittrail.auth import (
 )
 from tap_lp_audittrail.client import AuditClient
 from tap_lp_audittrail.errors import REDACT, install_redaction
+from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.streams import (
     ALL_CHANGES_STREAM,
@@ -180,6 +181,7 @@ class TapLPAuditTrail(Tap):
 
     name = "tap-lp-audittrail"
     config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = SingerOutput
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check every setting before any request; messages name the setting, never a secret."""

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import backoff
+import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError
 
 T = TypeVar("T")
+_decode = msgspec.json.Decoder().decode
 logger = logging.getLogger("tap-lp-audittrail")
 
 #: LivePerson's 5xx schedule, as multiples of the first wait (5 s by default).
@@ -137,12 +139,19 @@ class Transport:
         self.throttle = Throttle()
         self.retries = 0
 
-    def retrying(self, func: Callable[..., T], what: str) -> Callable[..., T]:
-        """`func` retried on transient failures, within the run's time budget."""
+    def retrying(
+        self, func: Callable[..., T], what: str, cancelled: threading.Event | None = None
+    ) -> Callable[..., T]:
+        """`func` retried on transient failures, within the run's time budget.
+
+        `cancelled` stops the retries of work nobody waits for any more.
+        """
         started = time.monotonic()
         budget = self.policy.max_retry_seconds
 
         def give_up(exc: Exception) -> bool:
+            if cancelled is not None and cancelled.is_set():
+                return True
             # Retry-After is never undercut: if it does not fit the budget, stop instead.
             retry_after = getattr(exc, "retry_after", None)
             remaining = budget - (time.monotonic() - started)
@@ -187,6 +196,7 @@ class Transport:
         what: str,
         send: Callable[[], requests.Response],
         read: Callable[[requests.Response], T],
+        cancelled: threading.Event | None = None,
     ) -> T:
         """Send with retries; `read` validates the answer and raises to retry or to stop."""
 
@@ -195,7 +205,7 @@ class Transport:
             response = send()
             return read(response)
 
-        return self.retrying(attempt, what)()
+        return self.retrying(attempt, what, cancelled)()
 
 
 def describe(exc: BaseException | None) -> str:
@@ -222,7 +232,7 @@ def raise_for_status(response: requests.Response, what: str) -> None:
 def read_json(response: requests.Response, what: str) -> Any:
     """The body as JSON, or a retriable error naming the request."""
     try:
-        return response.json()
-    except ValueError as exc:
+        return _decode(response.content)
+    except (msgspec.DecodeError, ValueError) as exc:
         msg = f"{what}: the server's answer is not valid JSON ({len(response.content)} bytes)"
         raise ServerAnswerError(msg, response) from exc

@@ -7,6 +7,7 @@ another; the first starts at the run's start instant and the pager drops what li
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -65,3 +66,39 @@ def plan_windows(start: dt.datetime, end: dt.datetime, days: int) -> Iterator[Wi
         upper = min(boundary, end)
         yield Window(lower, upper)
         lower = upper
+
+
+class WindowPlanner:
+    """Windows cut as the run goes: each about one page of records, given the density so far.
+
+    A window's pages are read one after another, but windows are read side by side: windows
+    of about one page let every request slot work, while windows of many empty days would
+    each cost a request for nothing. Sizes stay between one day and `max_days`.
+    """
+
+    def __init__(self, start: dt.datetime, end: dt.datetime, max_days: int, page_size: int) -> None:
+        self.cursor = start.astimezone(UTC)
+        self.end = end.astimezone(UTC)
+        self.max_days = max_days
+        self.days = max_days
+        self.page_size = page_size
+        self._lock = threading.Lock()
+
+    def observe(self, window: Window, records: int) -> None:
+        """A window ended with `records` records: size the next windows from its density."""
+        span = (window.end - window.start) / DAY
+        if span <= 0:
+            return
+        per_day = records / span
+        fitting = int(self.page_size / per_day) if per_day else self.max_days
+        with self._lock:
+            self.days = max(1, min(self.max_days, fitting))
+
+    def __iter__(self) -> Iterator[Window]:
+        while self.cursor < self.end:
+            with self._lock:
+                days = self.days
+            upper = min(floor_day(self.cursor) + dt.timedelta(days=days), self.end)
+            window = Window(self.cursor, upper)
+            self.cursor = upper
+            yield window

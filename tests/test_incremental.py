@@ -12,12 +12,12 @@ from tap_lp_audittrail.sandbox import DataSpec, Readings
 
 from .helpers import (
     END,
+    Run,
     assert_in_order_with_unique_ids,
     assert_same_records,
     parse_messages,
     run_tap,
     tap_config,
-    Run,
 )
 
 
@@ -56,8 +56,11 @@ def test_ties_at_the_bookmark_are_read_again_with_the_same_ids(sandbox_factory):
     at_bookmark = [r for r in second.stream("audit_trail") if r["changeDate"] == last["changeDate"]]
     old_ids = {r["id"] for r in first.stream("audit_trail")}
     assert len([r for r in at_bookmark if r["id"] in old_ids]) >= 1
-    assert_same_records(dedupe(first.stream("audit_trail") + second.stream("audit_trail")),
-                        sb.ground_truth(), what="union")
+    assert_same_records(
+        dedupe(first.stream("audit_trail") + second.stream("audit_trail")),
+        sb.ground_truth(),
+        what="union",
+    )
 
 
 def test_a_late_write_within_the_look_back_is_caught(sandbox_factory):
@@ -65,18 +68,24 @@ def test_a_late_write_within_the_look_back_is_caught(sandbox_factory):
     config = tap_config(sb, lookback_minutes=30)
     first = run_tap(config)
     bookmark = dt.datetime.fromisoformat(
-        first.final_state["bookmarks"]["audit_trail"]["replication_key_value"])
-    late = sb.make_records(2, bookmark - dt.timedelta(minutes=20),
-                           bookmark - dt.timedelta(minutes=19), seed=8)
+        first.final_state["bookmarks"]["audit_trail"]["replication_key_value"]
+    )
+    late = sb.make_records(
+        2, bookmark - dt.timedelta(minutes=20), bookmark - dt.timedelta(minutes=19), seed=8
+    )
     sb.append(late)
     second = run_tap(config, state=first.final_state)
-    assert_same_records(dedupe(first.stream("audit_trail") + second.stream("audit_trail")),
-                        sb.ground_truth(), what="union with the late write")
+    assert_same_records(
+        dedupe(first.stream("audit_trail") + second.stream("audit_trail")),
+        sb.ground_truth(),
+        what="union with the late write",
+    )
 
 
-@pytest.mark.parametrize("readings", [Readings(), Readings(tie_order="shuffled",
-                                                           total_count="page",
-                                                           to_date_inclusive=False)])
+@pytest.mark.parametrize(
+    "readings",
+    [Readings(), Readings(tie_order="shuffled", total_count="page", to_date_inclusive=False)],
+)
 def test_a_run_cut_at_any_message_resumes_from_its_last_state(sandbox_factory, readings):
     sb = sandbox_factory(data=DataSpec(seed=24, records=1500, end=END), readings=readings)
     config = tap_config(sb, page_size=50, window_days=20)
