@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import Counter
 
 import pytest
 
@@ -27,40 +28,45 @@ def dedupe(records: list[dict]) -> list[dict]:
 
 
 def test_a_second_run_adds_exactly_what_is_new(sandbox_factory):
-    sb = sandbox_factory(data=DataSpec(seed=21, records=1200, end=END - dt.timedelta(days=2)))
+    sb = sandbox_factory(data=DataSpec(seed=21, records=1200, end=END))
     config = tap_config(sb, page_size=80, lookback_minutes=0)
+    config.pop("end_date")  # read up to now, as a scheduled run does
     first = run_tap(config)
     assert_same_records(first.stream("audit_trail"), sb.ground_truth(), what="first run")
     assert "progress_markers" not in str(first.final_state)
 
-    new = sb.make_records(150, END - dt.timedelta(days=2), END - dt.timedelta(hours=1), seed=9)
-    sb.append(new)
+    now = dt.datetime.now(tz=dt.timezone.utc)
+    sb.append(sb.make_records(150, now, now + dt.timedelta(minutes=1), seed=9))
     second = run_tap(config, state=first.final_state)
     bookmark = first.final_state["bookmarks"]["audit_trail"]["replication_key_value"]
-    # the second run reads from the bookmark on: the new records plus the bookmark's own instant
     expected = [r for r in sb.ground_truth() if r["changeDate"] >= bookmark]
+    assert len(expected) == 150
     assert_same_records(second.stream("audit_trail"), expected, what="second run")
     everything = dedupe(first.stream("audit_trail") + second.stream("audit_trail"))
     assert_same_records(everything, sb.ground_truth(), what="union")
 
 
 def test_ties_at_the_bookmark_are_read_again_with_the_same_ids(sandbox_factory):
-    sb = sandbox_factory(data=DataSpec(seed=22, records=300, end=END))
-    last = sb.ground_truth()[-1]
-    instant = dt.datetime.fromisoformat(last["changeDate"])
+    sb = sandbox_factory(data=DataSpec(seed=22, records=600, end=END))
     config = tap_config(sb, lookback_minutes=0)
-    first = run_tap(config)
-    # three more changes land in the bookmark's second, after the first run read it
-    sb.append(sb.make_records(3, instant, instant + dt.timedelta(microseconds=1), seed=5))
-    second = run_tap(config, state=first.final_state)
-    at_bookmark = [r for r in second.stream("audit_trail") if r["changeDate"] == last["changeDate"]]
-    old_ids = {r["id"] for r in first.stream("audit_trail")}
-    assert len([r for r in at_bookmark if r["id"] in old_ids]) >= 1
-    assert_same_records(
-        dedupe(first.stream("audit_trail") + second.stream("audit_trail")),
-        sb.ground_truth(),
-        what="union",
-    )
+    full = run_tap(config).stream("audit_trail")
+    by_instant = Counter(r["changeDate"] for r in full)
+    instant = next(i for i, n in by_instant.items() if n >= 3)  # a group of ties
+    ids_then = sorted(r["id"] for r in full if r["changeDate"] == instant)
+    # a run stopped with its bookmark on that instant; since then, two more changes landed in it
+    at = dt.datetime.fromisoformat(instant)
+    sb.append(sb.make_records(2, at, at + dt.timedelta(microseconds=1), seed=5))
+    state = {
+        "bookmarks": {
+            "audit_trail": {"replication_key": "changeDate", "replication_key_value": instant}
+        }
+    }
+    resumed = run_tap(config, state=state).stream("audit_trail")
+    ids_now = [r["id"] for r in resumed if r["changeDate"] == instant]
+    assert set(ids_then) < set(ids_now)
+    assert len(ids_now) == len(ids_then) + 2
+    expected = [r for r in sb.ground_truth() if r["changeDate"] >= instant]
+    assert_same_records(resumed, expected, what="resumed at the bookmark's instant")
 
 
 def test_a_late_write_within_the_look_back_is_caught(sandbox_factory):
@@ -106,5 +112,18 @@ def test_the_state_says_where_each_stream_stands(sandbox_factory):
     sb = sandbox_factory(data=DataSpec(seed=25, records=500, end=END))
     run = run_tap(tap_config(sb), streams=None)
     bookmarks = run.final_state["bookmarks"]
-    for name, records in run.records.items():
-        assert bookmarks[name]["replication_key_value"] == records[-1]["changeDate"]
+    for name in run.records:
+        # a complete read marks the end of what it read, past its last record
+        assert bookmarks[name]["replication_key_value"] == END.isoformat(timespec="microseconds")
+
+
+def test_a_quiet_stream_does_not_read_its_history_again(sandbox_factory):
+    sb = sandbox_factory(data=DataSpec(seed=26, records=2000, end=END - dt.timedelta(days=3)))
+    config = tap_config(sb, end_date=None, lookback_minutes=5)
+    config.pop("end_date")
+    first = run_tap(config, streams=["mtls_certifications"])
+    requests_first = sb.stats.requests["audit"]
+    second = run_tap(config, state=first.final_state, streams=["mtls_certifications"])
+    requests_second = sb.stats.requests["audit"] - requests_first
+    assert second.stream("mtls_certifications") == []
+    assert requests_second <= 2 < requests_first
