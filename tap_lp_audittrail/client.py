@@ -7,6 +7,7 @@ import functools
 import logging
 import queue
 import re
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import msgspec
 import requests
 from singer_sdk import RESTStream
 from singer_sdk import typing as th
@@ -164,6 +166,7 @@ class AuditClient:
         self.requests = 0
         self.slots = threading.Semaphore(max(1, int(config.get("max_concurrency", 4))))
         self.unknown_object_types: dict[str, Counter[str]] = {}
+        self.shared_feed: SharedFeed | None = None
 
     @property
     def timezone(self) -> str:
@@ -384,8 +387,11 @@ class AuditClient:
         yield from in_order(planner, produce, concurrency)
 
     def close(self) -> None:
-        """End the login session, if any."""
+        """End the login session, if any, and drop the run's shared copy."""
         self.authenticator.close()
+        if self.shared_feed is not None:
+            self.shared_feed.close()
+            self.shared_feed = None
 
 
 def _total(header: str | None) -> int | None:
@@ -490,6 +496,42 @@ def in_order(
             yield window, item
     finally:
         stop.set()
+
+
+class SharedFeed:
+    """Every change one stream read from the API this run, on disk, for the streams after it.
+
+    A temporary file, deleted when the run ends; rows are kept in the order they were read.
+    """
+
+    def __init__(self, started: dt.datetime) -> None:
+        self.started = started
+        self.complete = False
+        self._file = tempfile.TemporaryFile(prefix="tap-lp-audittrail-")  # noqa: SIM115
+        self._encode = msgspec.json.Encoder().encode
+
+    def add(self, rows: Sequence[Row]) -> None:
+        """Keep rows (before their stream adds an `id`)."""
+        self._file.write(b"".join(self._encode(row.record) + b"\n" for row in rows))
+
+    def finish(self) -> None:
+        """The read went to its end: later streams may rely on the copy."""
+        self._file.flush()
+        self.complete = True
+
+    def rows(self, start: dt.datetime, end: dt.datetime) -> Iterator[Row]:
+        """The kept rows in [start, end), in order."""
+        self._file.seek(0)
+        decode = msgspec.json.Decoder().decode
+        for line in self._file:
+            record = decode(line)
+            instant = dt.datetime.fromisoformat(record["changeDate"])
+            if start <= instant < end:
+                yield Row(instant, record)
+
+    def close(self) -> None:
+        """Drop the copy."""
+        self._file.close()
 
 
 class AuditStream(RESTStream):
@@ -615,7 +657,6 @@ class AuditStream(RESTStream):
             yield row.record
 
     def _read(self, context: Context | None) -> Iterator[dict]:
-        client = self.client
         started = dt.datetime.now(tz=UTC)
         start, end = self.time_range(context)
         if start >= end:
@@ -626,17 +667,78 @@ class AuditStream(RESTStream):
                 end.isoformat(),
             )
             return
+        ids = IdAssigner()
+        unknown = self.client.unknown_object_types.setdefault(self.name, Counter())
+        for row in self._rows(start, end):
+            record = row.record
+            belongs = self.client.index.stream_of(record["objectType"])
+            if belongs is None:
+                unknown[str(record["objectType"])] += 1
+            if self.element is not None and belongs != self.name:
+                continue
+            record["id"] = ids.assign(record)
+            yield record
+        feed = self.client.shared_feed
+        read_at = feed.started if feed is not None and self._shares_feed() else started
+        self._mark_read_until(context, min(end, read_at))
+
+    def _shares_feed(self) -> bool:
+        """Whether this stream reads the run's shared copy of the whole trail.
+
+        Streams that filter on the tap's side all need every change; when two or more of them
+        are selected, one read of the API serves them all (kept on disk for the run).
+        """
+        if self.component_types:
+            return False
+        return len(self._tap_side_streams()) >= 2
+
+    def _tap_side_streams(self) -> list[AuditStream]:
+        return [
+            stream
+            for stream in self._tap.streams.values()
+            if isinstance(stream, AuditStream) and stream.selected and not stream.component_types
+        ]
+
+    def _rows(self, start: dt.datetime, end: dt.datetime) -> Iterator[Row]:
+        """Rows in [start, end) for this stream: from the API, or the run's shared copy."""
+        client = self.client
+        if not self._shares_feed():
+            yield from self._from_api(start, end, feed=None)
+            return
+        feed = client.shared_feed
+        if feed is not None and feed.complete:
+            self.logger.info(
+                "%s: reading %s to %s from this run's copy of the whole audit trail",
+                self.name,
+                start.isoformat(),
+                end.isoformat(),
+            )
+            yield from feed.rows(start, end)
+            return
+        ranges = [stream.time_range(None) for stream in self._tap_side_streams()]
+        lower, upper = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        if feed is not None:
+            feed.close()
+        client.shared_feed = SharedFeed(dt.datetime.now(tz=UTC))
+        for row in self._from_api(lower, upper, feed=client.shared_feed):
+            if start <= row.instant < end:
+                yield row
+        client.shared_feed.finish()
+
+    def _from_api(
+        self, start: dt.datetime, end: dt.datetime, feed: SharedFeed | None
+    ) -> Iterator[Row]:
+        client = self.client
         days = int(self.config.get("window_days", 7))
         planner = WindowPlanner(start, end, days, client.traits.page_size)
         self.logger.info(
-            "%s: reading %s to %s in date windows of 1 to %d days",
+            "%s: reading %s to %s in date windows of 1 to %d days%s",
             self.name,
             start.isoformat(),
             end.isoformat(),
             days,
+            " (kept for the other streams that filter on the tap's side)" if feed else "",
         )
-        ids = IdAssigner()
-        unknown = client.unknown_object_types.setdefault(self.name, Counter())
         total = in_window = 0
         span = (end - start).total_seconds()
         for window, item in client.read_windows(
@@ -663,18 +765,11 @@ class AuditStream(RESTStream):
                 # one per 10,000 records).
                 self._write_state_message()
                 continue
-            for row in item:
-                record = row.record
-                belongs = client.index.stream_of(record["objectType"])
-                if belongs is None:
-                    unknown[str(record["objectType"])] += 1
-                if self.element is not None and belongs != self.name:
-                    continue
-                record["id"] = ids.assign(record)
-                total += 1
-                in_window += 1
-                yield record
-        self._mark_read_until(context, min(end, started))
+            if feed is not None:
+                feed.add(item)
+            total += len(item)
+            in_window += len(item)
+            yield from item
 
     def _mark_read_until(self, context: Context | None, until: dt.datetime) -> None:
         """Move the bookmark to where this complete read reached, even past its last record.

@@ -127,3 +127,23 @@ def test_a_quiet_stream_does_not_read_its_history_again(sandbox_factory):
     requests_second = sb.stats.requests["audit"] - requests_first
     assert second.stream("mtls_certifications") == []
     assert requests_second <= 2 < requests_first
+
+
+def test_streams_filtering_on_the_tap_side_share_one_read(sandbox_factory):
+    sb = sandbox_factory(data=DataSpec(seed=27, records=3000, end=END))
+    config = tap_config(sb, page_size=100)
+    run_tap(config, streams=["audit_trail"])
+    one_pass = sb.stats.requests["audit"]
+    sb.stats.reset()
+    run = run_tap(config, streams=None)
+    coded = {"users", "skills", "profiles", "agent_groups"}  # read with componentTypes
+    unfiltered = [
+        e for e in sb.stats.log if e.endpoint == "audit" and not e.args.get("componentTypes")
+    ]
+    assert len(unfiltered) == one_pass  # twelve streams, one read of everything
+    assert len(run.records) == 16
+    for name, records in run.records.items():
+        assert_in_order_with_unique_ids(records)
+        if name not in coded and name != "audit_trail":
+            object_type = sb.readings.object_types[name]
+            assert_same_records(records, sb.ground_truth(object_types=[object_type]), what=name)
