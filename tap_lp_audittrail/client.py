@@ -226,6 +226,8 @@ class AuditClient:
                     cancelled,
                 )
             except UnauthorizedError as exc:
+                if exc.generation <= self.authenticator.accepted_generation:
+                    renewed = False  # that token had worked: it expired, it was not refused
                 if not renewed and self.authenticator.renew(exc.generation):
                     renewed = True
                     logger.info("%s: 401, renewing the token once", label)
@@ -271,6 +273,9 @@ class AuditClient:
             raise UnauthorizedError(
                 server_message(response), self.authenticator.generation_of(response.request)
             )
+        if status < 300 or status in (400, 403):
+            # Answers given only after authentication: the token works.
+            self.authenticator.accepted(response.request)
         if status == 403:
             msg = (
                 f"{label}: HTTP 403: {server_message(response)}. LivePerson accepted "
@@ -389,6 +394,7 @@ class AuditClient:
     def close(self) -> None:
         """End the login session, if any, and drop the run's shared copy."""
         self.authenticator.close()
+        self.transport.closed.set()
         if self.shared_feed is not None:
             self.shared_feed.close()
             self.shared_feed = None
@@ -633,8 +639,15 @@ class AuditStream(RESTStream):
             return
         try:
             yield from self._connection_test(context) if dry_run else self._read(context)
-        finally:
+        except GeneratorExit:  # the SDK stopped reading (a record limit, as in --test)
             if dry_run or self.is_last_selected:
+                self._tap.end_of_run()  # type: ignore[attr-defined]
+            raise
+        except BaseException:  # the run stops here: log out, and stop other threads' retries
+            self._tap.end_of_run()  # type: ignore[attr-defined]
+            raise
+        else:
+            if self.is_last_selected:
                 self._tap.end_of_run()  # type: ignore[attr-defined]
 
     def _connection_test(self, context: Context | None) -> Iterator[dict]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import re
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from jsonschema import Draft7Validator
@@ -194,6 +196,21 @@ class TapLPAuditTrail(Tap):
                 self.logger.warning(error)
         return errors
 
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
+    ) -> None:
+        """Check the state and catalog files before the SDK reads them.
+
+        One that is not JSON, or not an object, stops the run with a message naming it,
+        not with a traceback (or, for a list, a silent fresh start).
+        """
+        super().invoke(
+            state=_json_object_file("state", state),
+            catalog=_json_object_file("catalog", catalog),
+            **kwargs,
+        )
+
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse state this tap cannot have written, before it steers a run wrong."""
         problems = state_errors(state)
@@ -216,13 +233,14 @@ class TapLPAuditTrail(Tap):
 
     def end_of_run(self) -> None:
         """Said once, after the last selected stream: unknown objectTypes, and log out."""
-        if "client" not in self.__dict__:
+        client = self.__dict__.pop("client", None)  # a later use would make a fresh one
+        if client is None:
             return
-        self._warn_unknown_object_types()
-        self.client.close()
+        self._warn_unknown_object_types(client)
+        client.close()
 
-    def _warn_unknown_object_types(self) -> None:
-        counts = self.client.unknown_object_types
+    def _warn_unknown_object_types(self, client: AuditClient) -> None:
+        counts = client.unknown_object_types
         seen = counts.get(ALL_CHANGES_STREAM)
         if not seen:
             merged: dict[str, int] = {}
@@ -344,6 +362,22 @@ def _auth_errors(config: dict[str, Any]) -> list[str]:
     elif method == "bearer" and not config.get("bearer_token"):
         return ["bearer_token: required for auth_method bearer"]
     return []
+
+
+def _json_object_file(name: str, file: IO[str] | None) -> IO[str] | None:
+    """`file` again, after checking it holds a JSON object."""
+    if file is None:
+        return None
+    text = file.read()
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        problem = f"{name}: the file is not valid JSON ({exc}); fix it or start without {name}"
+        raise ConfigValidationError(f"{name} is not usable", errors=[problem]) from None
+    if not isinstance(value, dict):
+        problem = f"{name}: expected a JSON object, got {type(value).__name__}"
+        raise ConfigValidationError(f"{name} is not usable", errors=[problem])
+    return io.StringIO(text)
 
 
 def state_errors(state: object) -> list[str]:

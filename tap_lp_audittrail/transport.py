@@ -63,7 +63,7 @@ def server_message(response: requests.Response) -> str:
     text = response.text or ""
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
         return REDACT(text.strip()[:300]) or response.reason or ""
     if isinstance(body, dict):
         if isinstance(body.get("errors"), list):
@@ -101,6 +101,11 @@ class Throttle:
             time.sleep(delay)
 
 
+#: The tap's own generator: jitter must not draw from (and disturb) the global `random` state
+#: of a process that runs the tap in it.
+_JITTER = random.Random()
+
+
 @dataclass
 class RetryPolicy:
     """How long to wait between tries, and for how long to try at all."""
@@ -114,14 +119,14 @@ class RetryPolicy:
         exception = yield 0.0  # backoff primes the generator with None
         while True:
             base = self.initial_wait * BACKOFF_STEPS[min(step, len(BACKOFF_STEPS) - 1)]
-            wait = base * random.uniform(0.8, 1.2)  # jitter, so threads do not retry in step
+            wait = base * _JITTER.uniform(0.8, 1.2)  # jitter, so threads do not retry in step
             if isinstance(exception, ThrottledError):
                 floor = exception.retry_after
                 if floor is None:
                     floor = TOO_MANY_REQUESTS_FLOOR if exception.status == 429 else 0.0
                     wait = max(wait, floor)
                 else:
-                    wait = floor + min(base, floor * 0.1) * random.random()
+                    wait = floor + min(base, floor * 0.1) * _JITTER.random()
             step += 1
             exception = yield wait
 
@@ -138,6 +143,8 @@ class Transport:
         self.policy = policy
         self.throttle = Throttle()
         self.retries = 0
+        #: Set when the run is over: retries still under way in other threads give up.
+        self.closed = threading.Event()
 
     def retrying(
         self, func: Callable[..., T], what: str, cancelled: threading.Event | None = None
@@ -150,7 +157,7 @@ class Transport:
         budget = self.policy.max_retry_seconds
 
         def give_up(exc: Exception) -> bool:
-            if cancelled is not None and cancelled.is_set():
+            if self.closed.is_set() or (cancelled is not None and cancelled.is_set()):
                 return True
             # Retry-After is never undercut: if it does not fit the budget, stop instead.
             retry_after = getattr(exc, "retry_after", None)
@@ -233,6 +240,6 @@ def read_json(response: requests.Response, what: str) -> Any:
     """The body as JSON, or a retriable error naming the request."""
     try:
         return _decode(response.content)
-    except (msgspec.DecodeError, ValueError) as exc:
+    except (msgspec.DecodeError, ValueError, RecursionError) as exc:
         msg = f"{what}: the server's answer is not valid JSON ({len(response.content)} bytes)"
         raise ServerAnswerError(msg, response) from exc
