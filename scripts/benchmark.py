@@ -9,7 +9,6 @@ Starts the sandbox in this process, runs the tap and a minimal raw client as sub
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import datetime as dt
 import json
 import math
@@ -19,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "tap_lp_audittrail"]
 
 # The raw ceiling: the same pages from the same sandbox, the same RECORD lines, no SDK.
-RAW_CLIENT = r'''
+RAW_CLIENT = r"""
 import datetime as dt, json, sys, requests
 from zoneinfo import ZoneInfo
 cfg = json.load(open(sys.argv[1]))
@@ -53,13 +53,13 @@ for frm, to in cfg["windows"]:
         if len(rows) < cfg["page_size"]:
             break
         offset += len(rows)
-'''
+"""
 
 
 def run_child(command: list[str]) -> tuple[float, int, int]:
     """Wall seconds, peak RSS (MiB) and exit code of a child with stdout to /dev/null."""
     started = time.perf_counter()
-    with open(os.devnull, "wb") as devnull:
+    with Path(os.devnull).open("wb") as devnull:
         proc = subprocess.Popen(command, stdout=devnull, stderr=subprocess.PIPE, cwd=ROOT)
         assert proc.stderr is not None
         stderr = proc.stderr.read()
@@ -73,13 +73,23 @@ def run_child(command: list[str]) -> tuple[float, int, int]:
 
 def tap_files(sb: Sandbox, folder: Path, **settings: object) -> list[str]:
     """Config and a catalog selecting `audit_trail`; returns the tap's arguments."""
-    config = {"account_id": sb.account_id, "domain_api_url": sb.url,
-              "bearer_token": sb.issue_bearer(), "start_date": START.isoformat(),
-              "end_date": END.isoformat(), **settings}
+    config = {
+        "account_id": sb.account_id,
+        "domain_api_url": sb.url,
+        "bearer_token": sb.issue_bearer(),
+        "start_date": START.isoformat(),
+        "end_date": END.isoformat(),
+        **settings,
+    }
     (folder / "config.json").write_text(json.dumps(config))
-    catalog = json.loads(subprocess.run(
-        [*TAP, "--config", str(folder / "config.json"), "--discover"],
-        capture_output=True, check=True, cwd=ROOT).stdout)
+    catalog = json.loads(
+        subprocess.run(
+            [*TAP, "--config", str(folder / "config.json"), "--discover"],
+            capture_output=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+    )
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
             if entry["breadcrumb"] == []:
@@ -118,8 +128,11 @@ def main() -> None:
     parser.add_argument("--window-days", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
-    settings = {"page_size": args.page_size, "window_days": args.window_days,
-                "max_concurrency": args.concurrency}
+    settings = {
+        "page_size": args.page_size,
+        "window_days": args.window_days,
+        "max_concurrency": args.concurrency,
+    }
     rows: list[tuple[str, str]] = []
     tmp = Path(tempfile.mkdtemp(prefix="tap-lp-bench-"))
 
@@ -129,10 +142,17 @@ def main() -> None:
         tap_s, _, code = run_child([*TAP, *tap_args])
         assert code == 0, "the tap failed"
         raw_cfg = tmp / "raw.json"
-        raw_cfg.write_text(json.dumps({"host": sb.host_port, "account_id": sb.account_id,
-                                       "bearer_token": sb.issue_bearer(),
-                                       "windows": windows_used(sb),
-                                       "page_size": args.page_size}))
+        raw_cfg.write_text(
+            json.dumps(
+                {
+                    "host": sb.host_port,
+                    "account_id": sb.account_id,
+                    "bearer_token": sb.issue_bearer(),
+                    "windows": windows_used(sb),
+                    "page_size": args.page_size,
+                }
+            )
+        )
         raw_s, _, _ = run_child([sys.executable, "-c", RAW_CLIENT, str(raw_cfg)])
         n = args.records
         rows += [
@@ -142,8 +162,11 @@ def main() -> None:
         ]
 
     # Latency-bound: every request takes ~150 ms.
-    with Sandbox(data=DataSpec(seed=2, records=args.latency_records, end=END, big_burst=0),
-                 latency=args.latency, jitter=args.jitter) as sb:
+    with Sandbox(
+        data=DataSpec(seed=2, records=args.latency_records, end=END, big_burst=0),
+        latency=args.latency,
+        jitter=args.jitter,
+    ) as sb:
         tap_args = tap_files(sb, tmp, **settings)
         sb.stats.reset()
         wall, _, code = run_child([*TAP, *tap_args])
@@ -154,14 +177,20 @@ def main() -> None:
         pages = data_pages(sb, windows, args.page_size)
         ideal = pages / args.concurrency * args.latency
         rows += [
-            (f"Latency-bound ({args.latency * 1000:.0f} ms ± {args.jitter * 1000:.0f} ms, "
-             f"{args.latency_records:,} records, concurrency {args.concurrency}): wall",
-             f"{wall:.1f} s"),
-            ("Latency-bound: ideal = pages / concurrency × latency",
-             f"{pages} / {args.concurrency} × {args.latency:.3f} s = {ideal:.1f} s"),
+            (
+                f"Latency-bound ({args.latency * 1000:.0f} ms ± {args.jitter * 1000:.0f} ms, "
+                f"{args.latency_records:,} records, concurrency {args.concurrency}): wall",
+                f"{wall:.1f} s",
+            ),
+            (
+                "Latency-bound: ideal = pages / concurrency x latency",
+                f"{pages} / {args.concurrency} x {args.latency:.3f} s = {ideal:.1f} s",
+            ),
             ("Latency-bound: ratio wall / ideal", f"**{wall / ideal:.2f}**"),
-            ("Requests made / (data pages + windows)",
-             f"{made} / ({pages} + {windows_n}) = **{made / (pages + windows_n):.2f}**"),
+            (
+                "Requests made / (data pages + windows)",
+                f"{made} / ({pages} + {windows_n}) = **{made / (pages + windows_n):.2f}**",
+            ),
         ]
 
     # Memory: peak RSS at two volumes.
@@ -172,15 +201,22 @@ def main() -> None:
             seconds, peak, code = run_child([*TAP, *tap_args])
             assert code == 0, "the tap failed"
             peaks.append(peak)
-            rows.append((f"Peak RSS of the tap at {volume:,} records",
-                         f"{peak} MiB ({volume / seconds:,.0f} records/s)"))
+            rows.append(
+                (
+                    f"Peak RSS of the tap at {volume:,} records",
+                    f"{peak} MiB ({volume / seconds:,.0f} records/s)",
+                )
+            )
     if len(peaks) == 2:
-        rows.append(("Peak RSS growth, largest over smallest volume",
-                     f"**{peaks[1] - peaks[0]:+d} MiB**"))
+        rows.append(
+            ("Peak RSS growth, largest over smallest volume", f"**{peaks[1] - peaks[0]:+d} MiB**")
+        )
 
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {platform.system()} {platform.release()}; "
-          f"page_size {args.page_size}, window_days {args.window_days}\n")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}; "
+        f"page_size {args.page_size}, window_days {args.window_days}\n"
+    )
     print("| measure | result |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

@@ -1,7 +1,7 @@
 """Write the settings table of README.md from `tap-lp-audittrail --about --format=markdown`.
 
-    .venv/bin/python scripts/readme_settings.py          # rewrite README.md
-    .venv/bin/python scripts/readme_settings.py --check  # exit 1 if README.md is stale
+.venv/bin/python scripts/readme_settings.py          # rewrite README.md
+.venv/bin/python scripts/readme_settings.py --check  # exit 1 if README.md is stale
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ def settings_table() -> str:
     """The Settings section of the tap's own --about output."""
     about = subprocess.run(
         [sys.executable, "-m", "tap_lp_audittrail", "--about", "--format=markdown"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     match = re.search(r"^## Settings\n\n(.*?)(?=^## |\Z)", about, re.S | re.M)
     if not match:

@@ -88,13 +88,21 @@ class DomainResolver:
         self.base = domain_api_url.rstrip("/")
         self.account_id = account_id
         self._hosts: dict[str, str] = {}
+        self._refused: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def host(self, service: str) -> str:
         """`host[:port]` of `service` for this account."""
         with self._lock:
+            if service in self._refused:
+                # The Domain API refused this account: every window thread asks, one is told.
+                raise AuthError(self._refused[service])
             if service not in self._hosts:
-                self._hosts[service] = self._resolve(service)
+                try:
+                    self._hosts[service] = self._resolve(service)
+                except AuthError as exc:
+                    self._refused[service] = str(exc)
+                    raise
             return self._hosts[service]
 
     def _resolve(self, service: str) -> str:
@@ -137,6 +145,8 @@ class Authenticator(AuthBase):
     #: The settings that hold this method's credentials, named in 401/403 messages.
     credential_names: str = ""
     generation = 0
+    #: The newest generation the server has authenticated a request with.
+    accepted_generation = 0
 
     def renew(self, generation: int) -> bool:
         """Get a fresh token after a 401; False when this method cannot."""
@@ -145,6 +155,9 @@ class Authenticator(AuthBase):
     def generation_of(self, request: requests.PreparedRequest | None) -> int:
         """The generation of the token that signed `request` (older than now if replaced)."""
         return self.generation
+
+    def accepted(self, request: requests.PreparedRequest | None) -> None:
+        """The server authenticated `request`: a later 401 for its token means it expired."""
 
     def close(self) -> None:
         """End any session the tap opened."""
@@ -193,6 +206,8 @@ class _TokenAuthenticator(Authenticator):
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        self._generations: dict[str, int] = {}  # token -> generation, for generation_of
+        self._refused: AuthError | None = None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add a live bearer, fetching one first if needed."""
@@ -210,15 +225,26 @@ class _TokenAuthenticator(Authenticator):
         (another thread renewed in between, or a retry re-signed it): judging a 401 by the
         token it really carried renews that token, instead of retrying it once more.
         """
-        sent = request.headers.get("Authorization") if request is not None else None
+        sent = str(request.headers.get("Authorization") or "") if request is not None else ""
         with self._lock:
-            current = self._token is not None and sent == f"Bearer {self._token}"
-            return self.generation if current else self.generation - 1
+            return self._generations.get(sent.removeprefix("Bearer "), 0)
+
+    def accepted(self, request: requests.PreparedRequest | None) -> None:
+        """Remember that the token of `request` worked (so its 401 may renew it again)."""
+        generation = self.generation_of(request)
+        with self._lock:
+            self.accepted_generation = max(self.accepted_generation, generation)
 
     def renew(self, generation: int) -> bool:
-        """Fetch a new token unless another thread already did since `generation`."""
+        """Fetch a new token unless another thread already did since `generation`.
+
+        False when the token refused was itself a renewal the server never accepted: the
+        server refuses fresh tokens, and renewing again (from every thread) would only loop.
+        """
         with self._lock:
             if generation == self.generation:
+                if generation > max(1, self.accepted_generation):
+                    return False
                 self._fetch_locked()
         return True
 
@@ -226,11 +252,20 @@ class _TokenAuthenticator(Authenticator):
         self._fetch_locked()
 
     def _fetch_locked(self) -> None:
-        token, lifetime = self._fetch()
+        if self._refused is not None:
+            # Credentials refused once are refused for the whole run: asking again from every
+            # window thread would only hammer the login (LivePerson may lock the user).
+            raise AuthError(str(self._refused))
+        try:
+            token, lifetime = self._fetch()
+        except AuthError as exc:
+            self._refused = exc
+            raise
         REDACT.add(token)
         self._token = token
         self._expires_at = time.monotonic() + max(lifetime - SESSION_MARGIN_SECONDS, lifetime / 2)
         self.generation += 1
+        self._generations[token] = self.generation
 
     def _fetch(self) -> tuple[str, float]:
         raise NotImplementedError
@@ -388,7 +423,9 @@ class LoginAuthenticator(_TokenAuthenticator):
                 )
             except requests.exceptions.RequestException:
                 logger.info("Logout failed; the session ends on its own")
-            self._token = None
+            self._token = self._csrf = None
+            # A window thread still running after the run must not open a new session.
+            self._refused = AuthError("the run has ended and logged out of the Login Service")
 
 
 def _ttl_seconds(value: object) -> float:

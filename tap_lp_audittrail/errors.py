@@ -17,6 +17,7 @@ _SECRET_SHAPES = (
     re.compile(r'(?i)(oauth_(?:signature|token|consumer_key|nonce)=")[^"]*'),
     re.compile(r"(?i)(oauth_(?:signature|token|consumer_key)=)[^&\s,\"]+"),
     re.compile(r"(?i)(session_id=)[^;\s,\"]+"),
+    re.compile(r"(?i)(\bsignature:\s*)[A-Za-z0-9+/=%]+"),  # oauthlib's debug line
     re.compile(
         r'(?i)("?(?:csrf|bearer|access_token|accessToken|accessTokenSecret|secret|'
         r'password|client_secret|app_secret|access_token_secret)"?\s*[:=]\s*"?)[^",}\s&]+'
@@ -80,6 +81,11 @@ def install_redaction() -> None:
         for handler in logger.handlers:
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):
                 handler.addFilter(RedactingFilter())
+    # At DEBUG, oauthlib and requests-oauthlib log every signature, base string and signed
+    # header: nothing in them helps a reader of the tap's logs.
+    for name in ("oauthlib", "requests_oauthlib"):
+        quiet = logging.getLogger(name)
+        quiet.setLevel(max(quiet.getEffectiveLevel(), logging.INFO))
 
 
 class AuthError(FatalAPIError):

@@ -68,15 +68,20 @@ def parse_change_date(value: object, zone: ZoneInfo) -> dt.datetime:
     except ValueError as exc:
         msg = f"changeDate {value!r} is not a valid date-time: {exc}"
         raise MalformedRecordError(msg) from exc
-    if offset:
-        if offset == "Z":
-            tz: dt.tzinfo = UTC
-        else:
-            sign = -1 if offset[0] == "-" else 1
-            digits = offset[1:].replace(":", "")
-            tz = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-        return naive.replace(tzinfo=tz).astimezone(UTC)
-    return naive.replace(tzinfo=zone).astimezone(UTC)
+    try:
+        if offset:
+            if offset == "Z":
+                tz: dt.tzinfo = UTC
+            else:
+                sign = -1 if offset[0] == "-" else 1
+                digits = offset[1:].replace(":", "")
+                hours, minutes = int(digits[:2]), int(digits[2:])
+                tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+            return naive.replace(tzinfo=tz).astimezone(UTC)
+        return naive.replace(tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # an offset of 24 h or more; a year past 9999
+        msg = f"changeDate {value!r} is not a valid date-time: {exc}"
+        raise MalformedRecordError(msg) from exc
 
 
 def format_utc(instant: dt.datetime) -> str:

@@ -145,7 +145,8 @@ def assert_same_records(
         as_multiset(truth, action_type=action_type),
     )
     missing, extra = want - got, got - want
-    assert not (missing or extra), (
+    differs = bool(missing or extra)
+    assert not differs, (
         f"{what}: {sum(missing.values())} missing, {sum(extra.values())} extra "
         f"(of {len(truth)}); first missing: {next(iter(missing), None)}; "
         f"first extra: {next(iter(extra), None)}"

@@ -12,8 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_readme_settings_table_is_the_taps_own():
-    check = subprocess.run([sys.executable, "scripts/readme_settings.py", "--check"],
-                           cwd=ROOT, capture_output=True, text=True, check=False)
+    check = subprocess.run(
+        [sys.executable, "scripts/readme_settings.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 

@@ -1,0 +1,258 @@
+"""Retries behave: Retry-After is honoured and never undercut (the sandbox's own clock says so),
+the whole retry time of a request is bounded by max_retry_seconds, nothing is retried on
+400/403, and a 401 renews a bearer exactly once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+
+import pytest
+from requests.exceptions import ConnectionError
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_lp_audittrail.errors import AuthError
+from tap_lp_audittrail.sandbox import DataSpec, FaultRule
+from tap_lp_audittrail.transport import parse_retry_after
+
+from ._reliability import AUDIT, catalog_for, note, run_inproc, run_process
+from .helpers import END, assert_same_records, tap_config
+
+SMALL = DataSpec(seed=31, records=300, end=END)
+
+
+def _audit_log(sb):
+    return [e for e in sb.stats.log if e.endpoint == "audit"]
+
+
+def _key(entry) -> tuple:
+    args = entry.args or {}
+    return (args.get("fromDate"), args.get("toDate"), args.get("offset"))
+
+
+def _gaps_after(sb, kind: str) -> list[tuple[float, float]]:
+    """For each injected fault of `kind`: (seconds to the retry of that same page, seconds to
+    the next audit answer of any page)."""
+    log = _audit_log(sb)
+    out = []
+    for i, entry in enumerate(log):
+        if entry.fault != kind:
+            continue
+        retry = next(e for e in log[i + 1 :] if _key(e) == _key(entry))
+        later = [e.time for e in log[i + 1 :]]
+        out.append((retry.time - entry.time, min(later) - entry.time))
+    return out
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize(
+    ("kind", "retry_after", "floor"),
+    [("429", 0.6, 0.6), ("429", 1, 1.0), ("503", 0.5, 0.5), ("429", None, 1.0)],
+    ids=["429-RA-0.6", "429-RA-1", "503-RA-0.5", "429-no-RA"],
+)
+def test_retry_after_is_never_undercut(sandbox_factory, kind, retry_after, floor, concurrency):
+    """The retry of a throttled page comes at least Retry-After later (1 s after a 429 that
+    names none), and a 429 pauses every thread, not only the one that got it."""
+    sb = sandbox_factory(
+        data=SMALL, faults=[FaultRule(kind, at={3, 8}, retry_after=retry_after)], seed=1
+    )
+    outcome = run_inproc(tap_config(sb, page_size=50, window_days=60, max_concurrency=concurrency))
+    assert outcome.error is None, repr(outcome.error)
+    assert_same_records(outcome.run.stream(AUDIT), sb.ground_truth())
+    gaps = _gaps_after(sb, kind)
+    assert len(gaps) == 2
+    for to_retry, _ in gaps:
+        assert to_retry >= floor, f"retried after {to_retry:.3f} s, Retry-After {floor}"
+    if kind == "429":
+        # A shared pause: no page goes out until it ends (answers already on their way may
+        # still arrive in its first moments).
+        for entry in (e for e in _audit_log(sb) if e.fault == kind):
+            early = [e for e in _audit_log(sb) if entry.time + 0.05 < e.time < entry.time + floor]
+            assert not early, f"{len(early)} requests went out during the shared pause"
+    note(
+        "retry-after",
+        fault=kind,
+        retry_after=retry_after,
+        concurrency=concurrency,
+        throttled=len(gaps),
+        shortest_wait=round(min(g[0] for g in gaps), 3),
+        floor=floor,
+    )
+
+
+def test_retry_after_dates_and_garbage():
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after("0.25") == 0.25
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+    in_a_minute = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))
+    assert 55 <= (parse_retry_after(in_a_minute) or 0) <= 61
+
+
+@pytest.mark.parametrize(
+    ("rule", "config", "exception", "words"),
+    [
+        (FaultRule("500", at=range(1, 10_000)), {}, RetriableAPIError, "HTTP 500"),
+        (FaultRule("502", at=range(1, 10_000)), {}, RetriableAPIError, "HTTP 502"),
+        (FaultRule("reset", at=range(1, 10_000)), {}, ConnectionError, "reset"),
+        (
+            FaultRule("slow_body", at=range(1, 10_000), delay=5),
+            {"request_timeout": 1},
+            ConnectionError,
+            "timed out",
+        ),
+        (FaultRule("429", at=range(1, 10_000), retry_after=0.3), {}, RetriableAPIError, "429"),
+    ],
+    ids=["500", "502", "reset", "timeout", "429"],
+)
+def test_total_retry_time_is_bounded(sandbox_factory, rule, config, exception, words):
+    budget = 2
+    sb = sandbox_factory(data=SMALL, faults=[rule], seed=2)
+    settings = tap_config(
+        sb,
+        page_size=50,
+        max_concurrency=1,
+        max_retry_seconds=budget,
+        retry_initial_wait=0.2,
+        **config,
+    )
+    outcome = run_inproc(settings)
+    assert isinstance(outcome.error, exception)
+    assert words in str(outcome.error)
+    timeout = float(settings["request_timeout"])
+    pages: dict[tuple, list[float]] = {}
+    for entry in _audit_log(sb):
+        pages.setdefault(_key(entry), []).append(entry.time)
+    for times in pages.values():
+        # The last try starts within the budget; it may then take up to one request timeout.
+        span = times[-1] - times[0]
+        assert span <= budget + timeout + 0.5, f"retried for {span:.2f} s"
+        if rule.kind in ("500", "502") and len(times) > 3:
+            # LivePerson's schedule, scaled: 1, 2, 3 x the first wait (+-20 %), then longer.
+            for (a, b), step in zip(itertools.pairwise(times), (1, 2, 3), strict=False):
+                assert 0.16 * step - 0.02 <= b - a <= 0.24 * step + 0.15, times
+    assert outcome.seconds <= budget + 2 * timeout + 1.5
+    log = _audit_log(sb)
+    span = max(t[-1] - t[0] for t in pages.values())
+    note(
+        "bounded",
+        fault=rule.kind,
+        max_retry_seconds=budget,
+        tries=len(log),
+        retried_for=round(span, 2),
+        run_seconds=round(outcome.seconds, 2),
+    )
+
+
+def test_retry_after_beyond_the_budget_stops_at_once(sandbox_factory):
+    sb = sandbox_factory(
+        data=SMALL, faults=[FaultRule("429", at=range(1, 10_000), retry_after=60)], seed=3
+    )
+    outcome = run_inproc(tap_config(sb, max_concurrency=1, max_retry_seconds=5))
+    assert outcome.error is not None
+    assert "HTTP 429" in str(outcome.error)
+    _no_retry(sb, outcome)
+    assert outcome.seconds < 3
+
+
+def _no_retry(sb, outcome, endpoint: str | None = None) -> None:
+    """The run failed, no page was asked twice, and `endpoint` (a token or lookup) once.
+
+    Several windows may each send their first page before the first refusal stops the run;
+    none of them sends it again.
+    """
+    assert outcome.error is not None
+    if endpoint is not None:
+        assert sb.stats.requests[endpoint] == 1, dict(sb.stats.requests)
+    pages = Counter(_key(e) for e in _audit_log(sb))
+    assert all(n == 1 for n in pages.values()), pages
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_no_retry_on_403(sandbox_factory, concurrency):
+    sb = sandbox_factory(data=SMALL, seed=4)
+    sb.permission_granted = False
+    outcome = run_inproc(tap_config(sb, auth="login", max_concurrency=concurrency))
+    assert isinstance(outcome.error, AuthError)
+    assert "HTTP 403" in str(outcome.error)
+    assert "permission" in str(outcome.error)
+    assert "username, password" in str(outcome.error)
+    assert sb.stats.requests["login"] == 1
+    _no_retry(sb, outcome)
+    note("no-retry", status=403, concurrency=concurrency, requests=sb.stats.requests["audit"])
+
+
+def test_no_retry_on_400(sandbox_factory):
+    sb = sandbox_factory(data=SMALL, seed=5)
+    outcome = run_inproc(tap_config(sb, language="not a language", max_concurrency=1))
+    assert "HTTP 400" in str(outcome.error)
+    assert "Invalid language" in str(outcome.error)
+    _no_retry(sb, outcome)
+    note("no-retry", status=400, requests=sb.stats.requests["audit"])
+
+
+@pytest.mark.parametrize(
+    ("auth", "wrong", "endpoint", "names"),
+    [
+        ("oauth1", {"app_secret": "not-the-app-secret"}, "audit", "app_secret"),
+        ("login", {"password": "not-the-password"}, "login", "username, password"),
+        ("client_credentials", {"client_secret": "nope-nope"}, "sentinel", "client_secret"),
+    ],
+)
+def test_no_retry_on_refused_credentials(sandbox_factory, auth, wrong, endpoint, names):
+    sb = sandbox_factory(data=SMALL, seed=6)
+    outcome = run_inproc(tap_config(sb, auth=auth, max_concurrency=1, **wrong))
+    assert isinstance(outcome.error, AuthError), repr(outcome.error)
+    assert names in str(outcome.error)
+    # The token endpoint is asked once, whatever the number of windows; each page once.
+    _no_retry(sb, outcome, None if endpoint == "audit" else endpoint)
+    note("no-retry", status=401, auth=auth, requests=sb.stats.requests[endpoint])
+
+
+def test_no_retry_on_unknown_account(sandbox_factory):
+    sb = sandbox_factory(data=SMALL, seed=7)
+    outcome = run_inproc(tap_config(sb, account_id="87654321", max_concurrency=1))
+    assert isinstance(outcome.error, AuthError)
+    assert "account_id" in str(outcome.error)
+    _no_retry(sb, outcome, "domain")
+
+
+@pytest.mark.parametrize("auth", ["login", "client_credentials"])
+def test_401_renews_the_bearer_once(sandbox_factory, auth):
+    issuer = "login" if auth == "login" else "sentinel"
+    # One expiry mid-run: renewed once, every record read.
+    sb = sandbox_factory(data=SMALL, faults=[FaultRule("expire_bearer", at={4})], seed=8)
+    outcome = run_inproc(tap_config(sb, auth=auth, page_size=50, max_concurrency=1))
+    assert outcome.error is None, repr(outcome.error)
+    assert_same_records(outcome.run.stream(AUDIT), sb.ground_truth())
+    assert sb.stats.requests[issuer] == 2
+    # Every token refused: one renewal, then a clear stop.
+    sb = sandbox_factory(
+        data=SMALL, faults=[FaultRule("expire_bearer", at=range(1, 10_000))], seed=8
+    )
+    outcome = run_inproc(tap_config(sb, auth=auth, max_concurrency=1))
+    assert isinstance(outcome.error, AuthError)
+    assert "HTTP 401" in str(outcome.error)
+    assert ("client_id, client_secret" if auth != "login" else "username, password") in str(
+        outcome.error
+    )
+    assert sb.stats.requests[issuer] == 2
+    pages = Counter(_key(e) for e in _audit_log(sb))
+    assert all(n <= 2 for n in pages.values()), pages
+    note("401", auth=auth, token_requests=2, audit_requests=sb.stats.requests["audit"])
+
+
+def test_static_bearer_token_401_names_the_setting(sandbox_factory, tmp_path):
+    sb = sandbox_factory(data=SMALL, seed=9)
+    config = tap_config(sb, auth="bearer", max_concurrency=1)
+    sb.expire_bearers()
+    proc = run_process(tmp_path, config, catalog=catalog_for(config))
+    assert proc.returncode not in (0, None)
+    assert "bearer_token" in proc.stderr
+    assert "HTTP 401" in proc.stderr
+    assert all(n == 1 for n in Counter(_key(e) for e in _audit_log(sb)).values())
+    assert not any(sb.stats.requests[e] for e in ("login", "sentinel"))
+    note("401", auth="bearer", audit_requests=sb.stats.requests["audit"])

@@ -1,0 +1,64 @@
+"""Bad state: a state file that is not JSON, or not a state this tap writes, stops the real CLI
+with a clear message naming what is wrong, before any request."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from ._reliability import note, tap_command
+from .helpers import tap_config
+
+BAD_STATES = {
+    "garbage JSON": ('{"bookmarks": {"audit_trail": ', "state"),
+    "empty file": ("", "state"),
+    "a list": ("[]", "state"),
+    "bookmarks a list": ('{"bookmarks": []}', "state.bookmarks"),
+    "bookmark a string": ('{"bookmarks": {"audit_trail": "2025-01-01"}}', "audit_trail"),
+    "bookmark a number": (
+        '{"bookmarks": {"audit_trail": {"replication_key_value": 1735689600}}}',
+        "replication_key_value",
+    ),
+    "bookmark not a date": (
+        '{"bookmarks": {"audit_trail": {"replication_key_value": "yesterday"}}}',
+        "replication_key_value",
+    ),
+    "bookmark an impossible date": (
+        '{"bookmarks": {"users": {"replication_key_value": "2025-02-30T00:00:00Z"}}}',
+        "replication_key_value",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STATES))
+def test_bad_state_is_refused_clearly(sandbox, tmp_path, case):
+    text, named = BAD_STATES[case]
+    command = tap_command(tmp_path, tap_config(sandbox), None, None)
+    (tmp_path / "state.json").write_text(text)
+    command += ["--state", str(tmp_path / "state.json")]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode not in (0, None)
+    errors = [line for line in proc.stderr.splitlines() if "| ERROR" in line]
+    assert any(named in line for line in errors), proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert not proc.stdout.strip()
+    assert sum(sandbox.stats.requests.values()) == 0
+    note("state", case=case, exit_code=proc.returncode, requests=0)
+
+
+def test_a_good_state_is_taken(sandbox, tmp_path):
+    """The control: a state this tap wrote is read, and the run starts at its bookmark."""
+    bookmark = {"replication_key": "changeDate", "replication_key_value": "2026-10-01T00:00:00Z"}
+    state = {"bookmarks": {"audit_trail": bookmark}}
+    command = tap_command(tmp_path, tap_config(sandbox), state, None)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [
+        json.loads(line)["record"]
+        for line in proc.stdout.splitlines()
+        if line.startswith('{"type":"RECORD"') and '"stream":"audit_trail"' in line
+    ]
+    assert records
+    assert min(r["changeDate"] for r in records) >= "2026-09-30T23:55"
