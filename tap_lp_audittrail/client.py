@@ -167,6 +167,7 @@ class AuditClient:
         self.slots = threading.Semaphore(max(1, int(config.get("max_concurrency", 4))))
         self.unknown_object_types: dict[str, Counter[str]] = {}
         self.shared_feed: SharedFeed | None = None
+        self.closed = False
 
     @property
     def timezone(self) -> str:
@@ -393,6 +394,7 @@ class AuditClient:
 
     def close(self) -> None:
         """End the login session, if any, and drop the run's shared copy."""
+        self.closed = True
         self.authenticator.close()
         self.transport.closed.set()
         if self.shared_feed is not None:

@@ -233,8 +233,8 @@ class TapLPAuditTrail(Tap):
 
     def end_of_run(self) -> None:
         """Said once, after the last selected stream: unknown objectTypes, and log out."""
-        client = self.__dict__.pop("client", None)  # a later use would make a fresh one
-        if client is None:
+        client = self.__dict__.get("client")
+        if client is None or client.closed:
             return
         self._warn_unknown_object_types(client)
         client.close()
