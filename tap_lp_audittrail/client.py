@@ -5,18 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import queue
 import re
-import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import msgspec
 import requests
 from singer_sdk import RESTStream
 from singer_sdk import typing as th
@@ -33,17 +30,20 @@ from tap_lp_audittrail.auth import (
     build_authenticator,
     service_url,
 )
+from tap_lp_audittrail.concurrency import CancelledError, in_order
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
-from tap_lp_audittrail.paging import Row, ServerTraits, WindowPager, read_window
+from tap_lp_audittrail.feed import SharedFeed
+from tap_lp_audittrail.paging import ServerTraits, WindowPager, read_window
 from tap_lp_audittrail.query import AuditQuery
 from tap_lp_audittrail.records import (
     API_FIELDS,
     UTC,
     IdAssigner,
     MalformedRecordError,
+    Row,
     format_utc,
-    parse_change_date,
     parse_utc,
+    to_row,
 )
 from tap_lp_audittrail.transport import (
     RetryPolicy,
@@ -67,10 +67,6 @@ logger = logging.getLogger("tap-lp-audittrail")
 #: whether the server reads fromDate/toDate in the requested zone or in UTC.
 TIMEZONE_CANDIDATES = ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Atlantic/Reykjavik", "Africa/Abidjan")
 MIN_PAGE_SIZE = 10
-#: Pages each window may have fetched ahead of the one being emitted.
-BUFFERED_PAGES = 4
-#: Windows open at once per request slot: enough that one slow window stalls nobody.
-LANES_PER_SLOT = 3
 _VALIDATION_WORDS = (
     "cannot query field",
     "unknown argument",
@@ -409,137 +405,12 @@ def _total(header: str | None) -> int | None:
         return None
 
 
-def _text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def to_row(raw: object, zone: ZoneInfo) -> Row:
-    """An API record as the tap emits it (without `id`), with its instant."""
-    if not isinstance(raw, dict):
-        msg = f"a record is {type(raw).__name__}, not an object"
-        raise MalformedRecordError(msg)
-    instant = parse_change_date(raw.get("changeDate"), zone)
-    record: dict[str, Any] = {field: _text(raw.get(field)) for field in API_FIELDS}
-    lpa = raw.get("originatorIsLpa")
-    record["originatorIsLpa"] = (
-        lpa if lpa is None or isinstance(lpa, bool) else (str(lpa).strip().casefold() == "true")
-    )
-    record["changeDate"] = format_utc(instant)
-    return Row(instant, record)
-
-
 @dataclass(frozen=True)
 class WindowDone:
     """End-of-window marker with the window's paging figures."""
 
     pages: int
     shifted: int
-
-
-_END = object()
-
-
-class CancelledError(Exception):
-    """The run stopped reading; a window thread ends without another request."""
-
-
-def in_order(
-    windows: Iterable[Window],
-    produce: Callable[[Window, threading.Event], Iterator[Any]],
-    concurrency: int,
-) -> Iterator[tuple[Window, Any]]:
-    """Run `produce` for many windows at once; yield their items in window order.
-
-    Up to LANES_PER_SLOT * `concurrency` windows are open at once, so a slow window does not
-    hold the others up (the client's slots bound the requests in flight). Each window buffers
-    at most BUFFERED_PAGES items: memory stays flat however large the backfill. The first
-    error of any window stops the run and is raised here.
-    """
-    stop = threading.Event()
-    lanes: list[tuple[Window, queue.Queue[Any]]] = []
-    pending = iter(windows)
-
-    def put(lane: queue.Queue[Any], item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                lane.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def work(window: Window, lane: queue.Queue[Any]) -> None:
-        items = produce(window, stop)
-        try:
-            while not stop.is_set():
-                item = next(items, _END)
-                if not put(lane, item) or item is _END:
-                    return
-        except BaseException as exc:  # handed to the consumer to raise
-            put(lane, exc)
-
-    def launch() -> None:
-        window = next(pending, None)
-        if window is not None:
-            lane: queue.Queue[Any] = queue.Queue(maxsize=BUFFERED_PAGES)
-            lanes.append((window, lane))
-            threading.Thread(
-                target=work, args=(window, lane), daemon=True, name=f"window-{window.from_date}"
-            ).start()
-
-    try:
-        for _ in range(LANES_PER_SLOT * max(1, concurrency)):
-            launch()
-        while lanes:
-            window, lane = lanes[0]
-            item = lane.get()
-            if item is _END:
-                lanes.pop(0)
-                launch()
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            yield window, item
-    finally:
-        stop.set()
-
-
-class SharedFeed:
-    """Every change one stream read from the API this run, on disk, for the streams after it.
-
-    A temporary file, deleted when the run ends; rows are kept in the order they were read.
-    """
-
-    def __init__(self, started: dt.datetime) -> None:
-        self.started = started
-        self.complete = False
-        self._file = tempfile.TemporaryFile(prefix="tap-lp-audittrail-")  # noqa: SIM115
-        self._encode = msgspec.json.Encoder().encode
-
-    def add(self, rows: Sequence[Row]) -> None:
-        """Keep rows (before their stream adds an `id`)."""
-        self._file.write(b"".join(self._encode(row.record) + b"\n" for row in rows))
-
-    def finish(self) -> None:
-        """The read went to its end: later streams may rely on the copy."""
-        self._file.flush()
-        self.complete = True
-
-    def rows(self, start: dt.datetime, end: dt.datetime) -> Iterator[Row]:
-        """The kept rows in [start, end), in order."""
-        self._file.seek(0)
-        decode = msgspec.json.Decoder().decode
-        for line in self._file:
-            record = decode(line)
-            instant = dt.datetime.fromisoformat(record["changeDate"])
-            if start <= instant < end:
-                yield Row(instant, record)
-
-    def close(self) -> None:
-        """Drop the copy."""
-        self._file.close()
 
 
 class AuditStream(RESTStream):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Protocol
 
-from tap_lp_audittrail.records import content_key
+from tap_lp_audittrail.records import Row, content_key
 from tap_lp_audittrail.windows import Window
 
 logger = logging.getLogger("tap-lp-audittrail.paging")
@@ -35,14 +35,6 @@ MAX_BACKTRACKS = 20
 
 class PagingError(RuntimeError):
     """The server's answers cannot be paged without risking a lost record."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """A record with its instant parsed; `record["changeDate"]` is already UTC text."""
-
-    instant: dt.datetime
-    record: dict
 
 
 @dataclass

@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 import re
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -40,6 +42,14 @@ _CHANGE_DATE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?$",
 )
+
+
+@dataclass(frozen=True)
+class Row:
+    """A record with its instant parsed; `record["changeDate"]` is already UTC text."""
+
+    instant: dt.datetime
+    record: dict
 
 
 class MalformedRecordError(ValueError):
@@ -126,3 +136,24 @@ class IdAssigner:
         self._seen[key] += 1
         digest = hashlib.sha256(key + b"\x1f%d" % occurrence).hexdigest()
         return digest[:32]
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def to_row(raw: object, zone: ZoneInfo) -> Row:
+    """An API record as the tap emits it (without `id`), with its instant."""
+    if not isinstance(raw, dict):
+        msg = f"a record is {type(raw).__name__}, not an object"
+        raise MalformedRecordError(msg)
+    instant = parse_change_date(raw.get("changeDate"), zone)
+    record: dict[str, Any] = {field: _text(raw.get(field)) for field in API_FIELDS}
+    lpa = raw.get("originatorIsLpa")
+    record["originatorIsLpa"] = (
+        lpa if lpa is None or isinstance(lpa, bool) else (str(lpa).strip().casefold() == "true")
+    )
+    record["changeDate"] = format_utc(instant)
+    return Row(instant, record)

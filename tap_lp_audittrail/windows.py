@@ -53,21 +53,6 @@ class Window:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
-def plan_windows(start: dt.datetime, end: dt.datetime, days: int) -> Iterator[Window]:
-    """Windows of `days` whole UTC days covering `[start, end)`, in time order."""
-    if days < 1:
-        msg = "a window spans at least one day"
-        raise ValueError(msg)
-    lower = start.astimezone(UTC)
-    end = end.astimezone(UTC)
-    boundary = floor_day(lower)
-    while lower < end:
-        boundary += dt.timedelta(days=days)
-        upper = min(boundary, end)
-        yield Window(lower, upper)
-        lower = upper
-
-
 class WindowPlanner:
     """Windows cut as the run goes: each about one page of records, given the density so far.
 

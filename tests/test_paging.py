@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tap_lp_audittrail.paging import PagingError, Row, ServerTraits, WindowPager, read_window
-from tap_lp_audittrail.records import content_key
+from tap_lp_audittrail.paging import PagingError, ServerTraits, WindowPager, read_window
+from tap_lp_audittrail.records import Row, content_key
 from tap_lp_audittrail.windows import Window
 
 UTC = dt.timezone.utc

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tap_lp_audittrail.client import to_row
 from tap_lp_audittrail.records import (
     IdAssigner,
     MalformedRecordError,
     format_utc,
     parse_change_date,
+    to_row,
 )
 
 UTC = dt.timezone.utc

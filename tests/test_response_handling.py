@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_lp_audittrail.client import AuditClient, to_row
-from tap_lp_audittrail.records import API_FIELDS, MalformedRecordError, parse_utc
+from tap_lp_audittrail.client import AuditClient
+from tap_lp_audittrail.records import API_FIELDS, MalformedRecordError, parse_utc, to_row
 from tap_lp_audittrail.streams import ObjectTypeIndex, elements_from_config
 from tap_lp_audittrail.windows import Window
 

@@ -1,0 +1,42 @@
+"""How a run's time range is cut: whole UTC days, contiguous, sized to about one page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from tap_lp_audittrail.windows import Window, WindowPlanner
+
+UTC = dt.timezone.utc
+
+
+def test_windows_cover_the_range_exactly_on_utc_midnights():
+    start = dt.datetime(2025, 1, 3, 15, 30, tzinfo=UTC)
+    end = dt.datetime(2025, 2, 1, 6, 0, tzinfo=UTC)
+    windows = list(WindowPlanner(start, end, max_days=7, page_size=500))
+    assert windows[0].start == start
+    assert windows[-1].end == end
+    for before, after in itertools.pairwise(windows):
+        assert before.end == after.start
+        assert after.start.hour == 0
+        assert after.start.minute == 0
+
+
+def test_query_dates_cover_the_window_under_both_readings_of_to_date():
+    window = Window(dt.datetime(2025, 1, 3, 15, tzinfo=UTC), dt.datetime(2025, 1, 10, tzinfo=UTC))
+    assert (window.from_date, window.to_date) == ("2025-01-03", "2025-01-10")
+    partial = Window(dt.datetime(2025, 1, 3, tzinfo=UTC), dt.datetime(2025, 1, 5, 6, tzinfo=UTC))
+    assert partial.to_date == "2025-01-06"  # the last, partial day is inside
+
+
+def test_dense_data_makes_windows_shorter_and_sparse_data_longer():
+    start, end = dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2025, 12, 1, tzinfo=UTC)
+    planner = WindowPlanner(start, end, max_days=7, page_size=500)
+    windows = iter(planner)
+    first = next(windows)
+    assert first.end - first.start == dt.timedelta(days=7)
+    planner.observe(first, 3500)  # 500 a day: one page a day
+    assert next(windows).end - first.end == dt.timedelta(days=1)
+    planner.observe(first, 70)  # 10 a day: a week is still one page
+    later = next(windows)
+    assert later.end - later.start == dt.timedelta(days=7)
