@@ -159,7 +159,6 @@ class AuditClient:
         self._timezone = 0
         self._lock = threading.Lock()
         self._audit_url: str | None = None
-        self.requests = 0
         self.slots = threading.Semaphore(max(1, int(config.get("max_concurrency", 4))))
         self.unknown_object_types: dict[str, Counter[str]] = {}
         self.shared_feed: SharedFeed | None = None
@@ -250,8 +249,6 @@ class AuditClient:
     def _post(self, query: AuditQuery) -> requests.Response:
         body = {"query": query.text()}
         url = self.audit_url
-        with self._lock:
-            self.requests += 1
         # The slot bounds requests in flight; parsing the answer happens after it is freed.
         with self.slots:
             return self.transport.session.post(
