@@ -144,16 +144,40 @@ def _text(value: object) -> str | None:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+#: Zones in which a rendered time is already UTC: changeDate is rewritten, not converted.
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT"})
+_FAST_SHAPE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.(\d{1,9}))?")
+
+
+def _utc_text(value: object, zone: ZoneInfo) -> tuple[dt.datetime, str]:
+    """(instant, RFC 3339 UTC text) of a changeDate; the common case without a conversion."""
+    if zone.key in _UTC_ZONES and isinstance(value, str):
+        match = _FAST_SHAPE.fullmatch(value)
+        if match:
+            fraction = (match.group(1) or "")[:6].ljust(6, "0")
+            text = f"{value[:10]}T{value[11:19]}.{fraction}+00:00"
+            try:
+                return dt.datetime.fromisoformat(text), text
+            except ValueError as exc:  # e.g. month 13: the shape alone does not tell
+                msg = f"changeDate {value!r} is not a valid date-time: {exc}"
+                raise MalformedRecordError(msg) from exc
+    instant = parse_change_date(value, zone)
+    return instant, format_utc(instant)
+
+
 def to_row(raw: object, zone: ZoneInfo) -> Row:
     """An API record as the tap emits it (without `id`), with its instant."""
     if not isinstance(raw, dict):
         msg = f"a record is {type(raw).__name__}, not an object"
         raise MalformedRecordError(msg)
-    instant = parse_change_date(raw.get("changeDate"), zone)
-    record: dict[str, Any] = {field: _text(raw.get(field)) for field in API_FIELDS}
+    instant, text = _utc_text(raw.get("changeDate"), zone)
+    record: dict[str, Any] = {field: raw.get(field) for field in API_FIELDS}
+    for field, value in record.items():
+        if value is not None and type(value) is not str:
+            record[field] = _text(value)
     lpa = raw.get("originatorIsLpa")
     record["originatorIsLpa"] = (
         lpa if lpa is None or isinstance(lpa, bool) else (str(lpa).strip().casefold() == "true")
     )
-    record["changeDate"] = format_utc(instant)
+    record["changeDate"] = text
     return Row(instant, record)

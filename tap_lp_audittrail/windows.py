@@ -58,14 +58,15 @@ class WindowPlanner:
 
     A window's pages are read one after another, but windows are read side by side: windows
     of about one page let every request slot work, while windows of many empty days would
-    each cost a request for nothing. Sizes stay between one day and `max_days`.
+    each cost a request for nothing. The first windows span one day; later ones between one
+    day and `max_days`, from the density of the windows before.
     """
 
     def __init__(self, start: dt.datetime, end: dt.datetime, max_days: int, page_size: int) -> None:
         self.cursor = start.astimezone(UTC)
         self.end = end.astimezone(UTC)
         self.max_days = max_days
-        self.days = max_days
+        self.days = 1  # until a window tells how dense the data are
         self.page_size = page_size
         self._lock = threading.Lock()
 
@@ -74,10 +75,15 @@ class WindowPlanner:
         span = (window.end - window.start) / DAY
         if span <= 0:
             return
-        per_day = records / span
-        fitting = int(self.page_size / per_day) if per_day else self.max_days
         with self._lock:
-            self.days = max(1, min(self.max_days, fitting))
+            if not records:
+                # An empty window (say, the days before an account's first change) says little
+                # about the next days: grow one day at a time.
+                self.days = min(self.max_days, self.days + 1)
+                return
+            # Otherwise about one page a window: shrink at once, grow by doubling.
+            fitting = int(self.page_size / (records / span))
+            self.days = max(1, min(self.max_days, fitting, 2 * self.days))
 
     def __iter__(self) -> Iterator[Window]:
         while self.cursor < self.end:

@@ -6,6 +6,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tap_lp_audittrail.records import (
     IdAssigner,
@@ -114,3 +116,16 @@ def test_api_values_are_kept_as_text_and_booleans():
     assert row.record["newValue"] is None
     assert "unexpected" not in row.record
     assert row.instant == dt.datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@given(
+    instant=st.datetimes(min_value=dt.datetime(1971, 1, 1), max_value=dt.datetime(2999, 12, 31)),
+    digits=st.integers(min_value=0, max_value=9),
+    zone=st.sampled_from(["UTC", "GMT", "Etc/GMT", "Atlantic/Reykjavik"]),
+)
+def test_the_quick_path_for_utc_renderings_agrees_with_the_general_one(instant, digits, zone):
+    fraction = f"{instant.microsecond:06d}{'123'}"[:digits]
+    rendered = instant.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if digits else "")
+    row = to_row({"changeDate": rendered}, ZoneInfo(zone))
+    assert row.record["changeDate"] == format_utc(parse_change_date(rendered, ZoneInfo(zone)))
+    assert row.instant == parse_change_date(rendered, ZoneInfo(zone))

@@ -34,9 +34,16 @@ def test_dense_data_makes_windows_shorter_and_sparse_data_longer():
     planner = WindowPlanner(start, end, max_days=7, page_size=500)
     windows = iter(planner)
     first = next(windows)
-    assert first.end - first.start == dt.timedelta(days=7)
-    planner.observe(first, 3500)  # 500 a day: one page a day
-    assert next(windows).end - first.end == dt.timedelta(days=1)
-    planner.observe(first, 70)  # 10 a day: a week is still one page
-    later = next(windows)
-    assert later.end - later.start == dt.timedelta(days=7)
+    assert first.end - first.start == dt.timedelta(days=1)  # density unknown yet
+    planner.observe(first, 0)  # empty: one more day
+    second = next(windows)
+    assert second.end - second.start == dt.timedelta(days=2)
+    planner.observe(second, 20)
+    spans = []
+    for _ in range(4):  # 10 a day: a week is still one page; the size doubles up to it
+        window = next(windows)
+        spans.append((window.end - window.start).days)
+        planner.observe(window, 10 * spans[-1])
+    assert spans == [4, 7, 7, 7]
+    planner.observe(window, 3500 * 7)  # 3,500 a day: seven pages a day, one day a window
+    assert next(windows).end - window.end == dt.timedelta(days=1)
