@@ -133,13 +133,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         "window_days",
         th.IntegerType,
         default=7,
-        description="Days per date window; windows are read concurrently",
+        description="Longest date window in days; windows are sized to about one page "
+        "of records each, from one day up to this",
     ),
     th.Property(
         "max_concurrency",
         th.IntegerType,
         default=4,
-        description="Windows read at once (requests in flight at most)",
+        description="Requests in flight at most; windows are read side by side",
     ),
     th.Property(
         "request_timeout", th.IntegerType, default=60, description="Seconds to wait for one answer"
