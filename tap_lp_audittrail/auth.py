@@ -270,6 +270,27 @@ class _TokenAuthenticator(Authenticator):
     def _fetch(self) -> tuple[str, float]:
         raise NotImplementedError
 
+    def _token_answer(
+        self, response: requests.Response, what: str, field: str, hint: str = ""
+    ) -> dict[str, Any]:
+        """The JSON answer of a token request, holding a non-empty `field`.
+
+        A refusal (400, 401, 403) names the credential and is not retried; 429 and 5xx are.
+        """
+        if response.status_code in (400, 401, 403):
+            msg = (
+                f"{what} refused {self.credential_names}: HTTP {response.status_code}: "
+                f"{server_message(response)}.{hint}"
+            )
+            raise AuthError(msg)
+        raise_for_status(response, what)
+        body = read_json(response, what)
+        token = body.get(field) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            msg = f"{what}: the answer holds no {field}"
+            raise AuthError(msg)
+        return body
+
 
 class ClientCredentialsAuthenticator(_TokenAuthenticator):
     """OAuth 2.0 client credentials through LivePerson's Sentinel."""
@@ -291,19 +312,10 @@ class ClientCredentialsAuthenticator(_TokenAuthenticator):
         what = "Sentinel token request"
 
         def read(response: requests.Response) -> tuple[str, float]:
-            if response.status_code in (400, 401, 403):
-                msg = (
-                    f"{what} refused {self.credential_names}: HTTP {response.status_code}: "
-                    f"{server_message(response)}. Check `client_id` and `client_secret`."
-                )
-                raise AuthError(msg)
-            raise_for_status(response, what)
-            body = read_json(response, what)
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token:
-                msg = f"{what}: the answer holds no access_token"
-                raise AuthError(msg)
-            return token, float(body.get("expires_in") or 3600)
+            body = self._token_answer(
+                response, what, "access_token", hint=" Check `client_id` and `client_secret`."
+            )
+            return body["access_token"], float(body.get("expires_in") or 3600)
 
         return self.transport.call(
             what,
@@ -380,18 +392,8 @@ class LoginAuthenticator(_TokenAuthenticator):
         what = "Login Service login"
 
         def read(response: requests.Response) -> tuple[str, float]:
-            if response.status_code in (400, 401, 403):
-                msg = (
-                    f"{what} refused {self.credential_names}: HTTP {response.status_code}: "
-                    f"{server_message(response)}"
-                )
-                raise AuthError(msg)
-            raise_for_status(response, what)
-            body = read_json(response, what)
-            bearer = body.get("bearer") if isinstance(body, dict) else None
-            if not isinstance(bearer, str) or not bearer:
-                msg = f"{what}: the answer holds no bearer"
-                raise AuthError(msg)
+            body = self._token_answer(response, what, "bearer")
+            bearer = body["bearer"]
             self._csrf = body.get("csrf")
             self._cookies = response.cookies
             REDACT.add(self._csrf, *response.cookies.values())

@@ -8,7 +8,6 @@ Set RELIABILITY_FIGURES=<file> to have the tests append their figures to <file> 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import signal
@@ -18,7 +17,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,9 @@ from urllib.parse import quote, quote_plus, unquote
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
 from tap_lp_audittrail.tap import TapLPAuditTrail
 
-from .helpers import Run, parse_messages, tap_config
+from .helpers import Outcome, Run, parse_messages, run_inproc, tap_config  # noqa: F401 - re-exported
 
 AUDIT = "audit_trail"
-WIND_DOWN = 30.0  # seconds an in-process run's threads get to end after it failed
 #: The sandbox credentials that are secrets (the username is an identifier, not a secret).
 SECRET_CREDENTIALS = (
     "app_key",
@@ -59,49 +56,6 @@ def fault_figures(sb: Sandbox) -> dict[str, Any]:
         "faults": sum(sb.stats.faults.values()),
         "fault_kinds": dict(sb.stats.faults),
     }
-
-
-# ----------------------------------------------------------------------------- in-process
-@dataclass
-class Outcome:
-    """One in-process run: what it wrote, and the error that stopped it, if any."""
-
-    run: Run
-    tap: TapLPAuditTrail
-    error: BaseException | None = None
-    seconds: float = 0.0
-
-    @property
-    def retries(self) -> int:
-        client = self.tap.__dict__.get("client")
-        return client.transport.retries if client is not None else 0
-
-
-def run_inproc(
-    config: dict, state: dict | None = None, streams: Iterable[str] | None = (AUDIT,)
-) -> Outcome:
-    """Run the tap in this process; an error is returned with whatever was written before it."""
-    tap = TapLPAuditTrail(config=config, state=state, parse_env_config=False)
-    if streams is not None:
-        wanted = set(streams)
-        for name, stream in tap.streams.items():
-            stream.selected = name in wanted
-    out, err = io.StringIO(), io.StringIO()
-    error: BaseException | None = None
-    started = time.monotonic()
-    before = set(threading.enumerate())
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            tap.sync_all()
-        except Exception as exc:  # the test judges the error
-            error = exc
-        # After a failure, window threads still in a request wind down (a process would just
-        # exit): let them, while the sandbox still answers, so they do not outlive the test.
-        for thread in set(threading.enumerate()) - before:
-            if thread.name.startswith("window-"):
-                thread.join(timeout=max(0.0, started + WIND_DOWN - time.monotonic()))
-    run = parse_messages(out.getvalue(), Run(stderr=err.getvalue(), stdout=out.getvalue()))
-    return Outcome(run, tap, error, time.monotonic() - started)
 
 
 # ----------------------------------------------------------------------------- processes

@@ -7,6 +7,8 @@ import io
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from contextlib import redirect_stderr, redirect_stdout
@@ -18,6 +20,7 @@ from tap_lp_audittrail.tap import TapLPAuditTrail
 
 UTC = dt.timezone.utc
 END = dt.datetime(2026, 11, 1, tzinfo=UTC)
+WIND_DOWN = 30.0  # seconds an in-process run's threads get to end after it failed
 FAST = {"retry_initial_wait": 0.01, "request_timeout": 5, "max_retry_seconds": 20}
 
 
@@ -89,19 +92,56 @@ def parse_messages(stdout: str, run: Run) -> Run:
     return run
 
 
-def run_tap(
+@dataclass
+class Outcome:
+    """One in-process run: what it wrote, and the error that stopped it, if any."""
+
+    run: Run
+    tap: TapLPAuditTrail
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+    @property
+    def retries(self) -> int:
+        client = self.tap.__dict__.get("client")
+        return client.transport.retries if client is not None else 0
+
+
+def run_inproc(
     config: dict, state: dict | None = None, streams: Iterable[str] | None = ("audit_trail",)
-) -> Run:
-    """Run the tap in this process; `streams=None` selects every stream."""
+) -> Outcome:
+    """Run the tap in this process; an error is returned with whatever was written before it."""
     tap = TapLPAuditTrail(config=config, state=state, parse_env_config=False)
     if streams is not None:
         wanted = set(streams)
         for name, stream in tap.streams.items():
             stream.selected = name in wanted
     out, err = io.StringIO(), io.StringIO()
+    error: BaseException | None = None
+    started = time.monotonic()
+    before = set(threading.enumerate())
     with redirect_stdout(out), redirect_stderr(err):
-        tap.sync_all()
-    return parse_messages(out.getvalue(), Run(stderr=err.getvalue(), stdout=out.getvalue()))
+        try:
+            tap.sync_all()
+        except Exception as exc:  # the test judges the error
+            error = exc
+        # After a failure, window threads still in a request wind down (a process would just
+        # exit): let them, while the sandbox still answers, so they do not outlive the test.
+        for thread in set(threading.enumerate()) - before:
+            if thread.name.startswith("window-"):
+                thread.join(timeout=max(0.0, started + WIND_DOWN - time.monotonic()))
+    run = parse_messages(out.getvalue(), Run(stderr=err.getvalue(), stdout=out.getvalue()))
+    return Outcome(run, tap, error, time.monotonic() - started)
+
+
+def run_tap(
+    config: dict, state: dict | None = None, streams: Iterable[str] | None = ("audit_trail",)
+) -> Run:
+    """Run the tap in this process and return what it wrote; `streams=None` selects all."""
+    outcome = run_inproc(config, state, streams)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.run
 
 
 def run_tap_cli(
