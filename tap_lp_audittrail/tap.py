@@ -42,15 +42,15 @@ HOST = re.compile(
 )
 STREAM_NAMES = (ALL_CHANGES_STREAM, *(e.stream for e in ELEMENTS))
 
-#: Integer settings: (default, lowest, highest).
-LIMITS: dict[str, tuple[float, float, float]] = {
-    "page_size": (500, 10, 10_000),
-    "window_days": (7, 1, 366),
-    "max_concurrency": (4, 1, 32),
-    "request_timeout": (60, 1, 3_600),
-    "max_retry_seconds": (900, 0, 86_400),
-    "lookback_minutes": (5, 0, 10_080),
-    "retry_initial_wait": (5, 0, 600),
+#: Numeric settings: (lowest, highest) accepted; their defaults live in the schema below.
+LIMITS: dict[str, tuple[float, float]] = {
+    "page_size": (10, 10_000),
+    "window_days": (1, 366),
+    "max_concurrency": (1, 32),
+    "request_timeout": (1, 3_600),
+    "max_retry_seconds": (0, 86_400),
+    "lookback_minutes": (0, 10_080),
+    "retry_initial_wait": (0, 600),
 }
 
 
@@ -295,7 +295,7 @@ def config_errors(config: dict[str, Any]) -> list[str]:
                 errors.append(f"{key}: {value!r} is not a date-time; use e.g. 2025-01-31T00:00:00Z")
     if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:
         errors.append("end_date: must be after start_date")
-    for key, (_, low, high) in LIMITS.items():
+    for key, (low, high) in LIMITS.items():
         value = config.get(key)
         if (
             isinstance(value, int | float)
@@ -396,11 +396,20 @@ def state_errors(state: object) -> list[str]:
         value = entry.get("replication_key_value")
         if value is None:
             continue
-        try:
-            parse_utc(str(value)) if isinstance(value, str) else (_ for _ in ()).throw(ValueError)
-        except ValueError:
+        if not _is_date_time(value):
             problems.append(
                 f"state.bookmarks.{stream}.replication_key_value: {value!r} is not "
                 "a date-time; fix it or start without state"
             )
     return problems
+
+
+def _is_date_time(value: object) -> bool:
+    """Whether `value` is a date-time text this tap could have written as a bookmark."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_utc(value)
+    except ValueError:
+        return False
+    return True
