@@ -61,9 +61,17 @@ class FakeServer:
 
 
 def extract(server, page_size):
+    return extract_while(server, page_size, lambda _: None)[1]
+
+
+def extract_while(server, page_size, between_pages):
+    """Page one window, calling `between_pages(out)` after each batch: the server changes."""
     pager = WindowPager(WINDOW, ServerTraits(page_size=page_size))
-    out = [row for batch in read_window(pager, server.fetch) for row in batch]
-    return out
+    out = []
+    for batch in read_window(pager, server.fetch):
+        out.extend(batch)
+        between_pages(out)
+    return pager, out
 
 
 def multiset(rows):
@@ -119,13 +127,12 @@ def test_a_silent_cap_is_paged_through():
 def test_records_appended_behind_the_window_do_not_disturb_paging():
     rows = make_rows(list(range(0, 3000, 3)))
     server = FakeServer(list(rows))
-    pager = WindowPager(WINDOW, ServerTraits(page_size=50))
-    out = []
-    for batch in read_window(pager, server.fetch):
-        out.extend(batch)
-        # a new change at "now" lands while the window pages
+
+    def a_change_lands_now(_):
         later = server.rows[-1].instant + dt.timedelta(seconds=1)
         server.rows.append(Row(later, {"changeDate": later.isoformat(), "objectName": "new"}))
+
+    _, out = extract_while(server, 50, a_change_lands_now)
     # every record is read once; all but the one that landed after the last page are read
     assert multiset(rows) <= multiset(out) <= multiset(server.rows)
     assert len(out) == len(server.rows) - 1
@@ -134,26 +141,26 @@ def test_records_appended_behind_the_window_do_not_disturb_paging():
 def test_records_that_expire_while_paging_do_not_hide_later_ones():
     rows = make_rows(list(range(0, 3000, 3)))
     server = FakeServer(list(rows))
-    pager = WindowPager(WINDOW, ServerTraits(page_size=50))
-    out = []
-    for batch in read_window(pager, server.fetch):
-        out.extend(batch)
-        del server.rows[:7]  # the oldest records leave the retention period
+
+    def the_oldest_expire(_):  # they leave the retention period
+        del server.rows[:7]
+
+    _, out = extract_while(server, 50, the_oldest_expire)
     assert multiset(out) == multiset(rows)
 
 
 def test_a_delayed_write_before_the_page_boundary_is_reported_not_duplicated():
     rows = make_rows(list(range(0, 3000, 3)))
     server = FakeServer(list(rows))
-    pager = WindowPager(WINDOW, ServerTraits(page_size=50))
-    out = []
-    for batch in read_window(pager, server.fetch):
-        out.extend(batch)
+
+    def a_late_write_lands_early_on(out):
         if len(out) < 200:
             early = T0 + dt.timedelta(seconds=1)
             server.rows.insert(
                 1, Row(early, {"changeDate": early.isoformat(), "objectName": "late"})
             )
+
+    pager, out = extract_while(server, 50, a_late_write_lands_early_on)
     assert multiset(out) == multiset(rows)
     assert pager.skipped_shifted > 0
 

@@ -32,10 +32,14 @@ DEBUG = {"TAP_LP_AUDITTRAIL_LOGLEVEL": "DEBUG", "LOGLEVEL": "DEBUG"}
 DATA = DataSpec(seed=41, records=60, end=END)
 
 
-def _arrange(sb: Sandbox, auth: str, scenario: str) -> dict:
+def _arrange(sb: Sandbox, spy: SecretSpy, auth: str, scenario: str) -> dict:
+    """The config and the sandbox's state for one scenario; every secret in play is watched."""
     config = tap_config(sb, auth=auth, page_size=50, window_days=200, max_retry_seconds=1)
+    if auth == "bearer":
+        spy.values.add(config["bearer_token"])
     if scenario == "wrong secret":
         config.update(WRONG[auth])
+        spy.values.update(WRONG[auth].values())
     elif scenario == "401":
         sb.set_faults([FaultRule("expire_bearer", at=range(1, 10_000))])
     elif scenario == "403":
@@ -51,10 +55,7 @@ def test_no_secret_in_any_output(tmp_path, auth, scenario):
     sb = Sandbox(data=DATA, seed=41)
     spy = SecretSpy(sb)
     with sb:
-        config = _arrange(sb, auth, scenario)
-        spy.values.update(v for k, v in WRONG[auth].items() if scenario == "wrong secret")
-        if auth == "bearer":
-            spy.values.add(config["bearer_token"])
+        config = _arrange(sb, spy, auth, scenario)
         proc = run_process(tmp_path, config, catalog=catalog_for(config), env=DEBUG)
     assert (proc.returncode == 0) == (scenario == "success"), proc.stderr[-2000:]
     assert "| DEBUG" in proc.stderr, "debug logging was not on"
@@ -95,10 +96,7 @@ def test_no_secret_in_exception_text(auth, scenario):
     sb = Sandbox(data=DATA, seed=42)
     spy = SecretSpy(sb)
     with sb:
-        config = _arrange(sb, auth, scenario)
-        spy.values.update(v for k, v in WRONG[auth].items() if scenario == "wrong secret")
-        if auth == "bearer":
-            spy.values.add(config["bearer_token"])
+        config = _arrange(sb, spy, auth, scenario)
         outcome = run_inproc(config)
     assert outcome.error is not None
     text = "".join(traceback.format_exception(outcome.error)) + repr(outcome.error.args)
