@@ -381,7 +381,7 @@ class AuditClient:
 
             yield from read_window(pager, fetch)
             planner.observe(window, records)
-            yield WindowDone(pager.pages, pager.skipped_shifted)
+            yield WindowDone(pager.pages)
 
         yield from in_order(planner, produce, concurrency)
 
@@ -404,10 +404,9 @@ def _total(header: str | None) -> int | None:
 
 @dataclass(frozen=True)
 class WindowDone:
-    """End-of-window marker with the window's paging figures."""
+    """End-of-window marker with the number of pages the window took."""
 
     pages: int
-    shifted: int
 
 
 class AuditStream(RESTStream):
