@@ -250,7 +250,9 @@ class AuditClient:
         body = {"query": query.text()}
         url = self.audit_url
         # The slot bounds requests in flight; parsing the answer happens after it is freed.
+        # A thread may wait long for a slot: it looks at the run-wide pause again once it has one.
         with self.slots:
+            self.transport.throttle.wait()
             return self.transport.session.post(
                 url,
                 json=body,

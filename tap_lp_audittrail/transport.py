@@ -79,12 +79,17 @@ def server_message(response: requests.Response) -> str:
     return REDACT(text.strip()[:300])
 
 
+class RunStoppedError(Exception):
+    """The run is over: a thread still waiting to send gives up instead."""
+
+
 class Throttle:
     """A pause every thread honours: one 429 slows the whole run down, not one thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, stopped: threading.Event) -> None:
         self._until = 0.0
         self._lock = threading.Lock()
+        self._stopped = stopped
 
     def pause(self, seconds: float) -> None:
         """No request of this run leaves before `seconds` from now."""
@@ -92,13 +97,15 @@ class Throttle:
             self._until = max(self._until, time.monotonic() + seconds)
 
     def wait(self) -> None:
-        """Sleep until the pause, if any, is over."""
+        """Sleep until the pause, if any, is over; give up if the run ends meanwhile."""
         while True:
             with self._lock:
                 delay = self._until - time.monotonic()
+            if self._stopped.is_set():
+                raise RunStoppedError
             if delay <= 0:
                 return
-            time.sleep(delay)
+            self._stopped.wait(delay)
 
 
 #: The tap's own generator: jitter must not draw from (and disturb) the global `random` state
@@ -141,10 +148,10 @@ class Transport:
         self.session.mount("http://", adapter)
         self.timeout = timeout
         self.policy = policy
-        self.throttle = Throttle()
         self.retries = 0
         #: Set when the run is over: retries still under way in other threads give up.
         self.closed = threading.Event()
+        self.throttle = Throttle(self.closed)
 
     def retrying(
         self, func: Callable[..., T], what: str, cancelled: threading.Event | None = None
@@ -210,6 +217,11 @@ class Transport:
         def attempt() -> T:
             self.throttle.wait()
             response = send()
+            if response.status_code == 429:
+                # Pause every thread now, not once this one has reached its backoff handler:
+                # requests sent in between would land inside the server's Retry-After.
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                self.throttle.pause(TOO_MANY_REQUESTS_FLOOR if retry_after is None else retry_after)
             return read(response)
 
         return self.retrying(attempt, what, cancelled)()
