@@ -1,14 +1,21 @@
-"""Benchmark: the tap against a raw client, with and without latency, and its memory.
+"""Benchmark: the tap against a raw client, with and without latency, its memory, and what an
+incremental run costs. All figures come from one run of this script.
 
-    .venv/bin/python scripts/benchmark.py [--records 300000] [--memory 100000,1000000]
+    .venv/bin/python scripts/benchmark.py [--records 200000] [--quick]
 
-Starts the sandbox in this process, runs the tap and a minimal raw client as subprocesses
-(their stdout to /dev/null), and prints a Markdown table. All ratios come from one run.
+Starts the sandbox in this process (page cap 100, ties reshuffled on every request), runs the
+tap and a raw client as subprocesses with their stdout to /dev/null, and prints Markdown tables.
+
+The raw client is the ceiling of the same output work without the SDK: one thread, one
+sequential read of the whole range by plain offsets, msgspec for JSON, and for every change the
+same RECORD lines the tap writes (with the same `id`): to `audit_trail` and, when every stream
+is selected, to its element stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -21,50 +28,60 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tap_lp_audittrail.sandbox import DataSpec, Sandbox
+from tap_lp_audittrail.sandbox import DataSpec, Readings, Sandbox
+from tap_lp_audittrail.streams import ELEMENTS
 
 END = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 START = END - dt.timedelta(days=400)
+HOUR = dt.timedelta(hours=1)
 ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "tap_lp_audittrail"]
+CAP = 100
+EVERY = ["audit_trail", *(e.stream for e in ELEMENTS)]
 
-# The raw ceiling: the same pages from the same sandbox, the same RECORD lines, no SDK: one
-# thread, msgspec for JSON, changeDate rewritten by slicing.
 RAW_CLIENT = r"""
-import json, sys, msgspec, requests
+import hashlib, json, sys, msgspec, requests
 cfg = json.load(open(sys.argv[1]))
 url = f"http://{cfg['host']}/api/account/{cfg['account_id']}/configuration/metadata/audit"
 s = requests.Session(); s.headers["Authorization"] = "Bearer " + cfg["bearer_token"]
-fields = ("accountId objectType objectName actionType element oldValue newValue changeDate "
-          "originator originatorLoginName originatorUserId originatorUserAgent "
-          "originatorAuthType originatorIsLpa")
+names = ("accountId objectType objectName actionType element oldValue newValue changeDate "
+         "originator originatorLoginName originatorUserId originatorUserAgent "
+         "originatorAuthType originatorIsLpa").split()
+id_fields = [n for n in names if n != "actionType"]
+streams = cfg["streams"]  # objectType -> element stream, or {} for audit_trail alone
 decode, encode = msgspec.json.decode, msgspec.json.encode
 out = sys.stdout.buffer
-for frm, to in cfg["windows"]:
-    offset = 0
-    while True:
-        q = (f'{{auditData(fromDate: "{frm}", toDate: "{to}", first: {cfg["page_size"]}, '
-             f'offset: {offset}, orderBy: ["changeTimestamp"], orderDirection: ["ASC"], '
-             f'timezone: "UTC", lpa: true, automaticUpdates: true) {{ {fields} }}}}')
-        rows = decode(s.post(url, json={"query": q}).content)["data"]["auditData"]
-        lines = []
-        for r in rows:  # "2019-11-12 06:10:46.0" -> "2019-11-12T06:10:46.000000+00:00"
-            d = r["changeDate"]
-            r["changeDate"] = f"{d[:10]}T{d[11:19]}.{d[20:26].ljust(6, '0')}+00:00"
-            lines.append(encode({"type": "RECORD", "stream": "audit_trail", "record": r}))
-        out.write(b"\n".join(lines) + b"\n" if lines else b"")
-        if len(rows) < cfg["page_size"]:
-            break
-        offset += len(rows)
+offset, frm, to, first = 0, cfg["from"], cfg["to"], cfg["page"]
+seen, instant = {}, None
+while True:
+    q = (f'{{auditData(fromDate: "{frm}", toDate: "{to}", first: {first}, offset: {offset}, '
+         f'orderBy: ["changeTimestamp"], orderDirection: ["ASC"], timezone: "UTC", lpa: true, '
+         f'automaticUpdates: true) {{ {" ".join(names)} }}}}')
+    rows = decode(s.post(url, json={"query": q}).content)["data"]["auditData"]
+    lines = []
+    for r in rows:  # "2019-11-12 06:10:46.0" -> "2019-11-12T06:10:46.000000+00:00"
+        d = r["changeDate"]
+        r["changeDate"] = f"{d[:10]}T{d[11:19]}.{d[20:26].ljust(6, '0')}+00:00"
+        if r["changeDate"] != instant:
+            instant, seen = r["changeDate"], {}
+        key = encode([r.get(n) for n in id_fields])
+        n = seen[key] = seen.get(key, -1) + 1
+        r["id"] = hashlib.sha256(key + b"\x1f%d" % n).hexdigest()[:32]
+        body = encode(r)
+        lines.append(b'{"type":"RECORD","stream":"audit_trail","record":' + body + b'}')
+        element = streams.get(r["objectType"])
+        if element:
+            head = b'{"type":"RECORD","stream":"' + element.encode() + b'","record":'
+            lines.append(head + body + b"}")
+    out.write(b"\n".join(lines) + b"\n" if lines else b"")
+    if not rows:
+        break
+    offset += len(rows)
 """
 
 
-def run_child(command: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (MiB) and exit code of a child with stdout to /dev/null.
-
-    The peak is the child's own VmHWM, read while it runs: getrusage would also count the
-    pages it shared with this (large) process between fork and exec.
-    """
+def run_child(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (MiB, the child's own VmHWM) of a child, stdout to /dev/null."""
     started = time.perf_counter()
     peak_kib = 0
     with Path(os.devnull).open("wb") as devnull, tempfile.TemporaryFile() as stderr:
@@ -82,154 +99,298 @@ def run_child(command: list[str]) -> tuple[float, int, int]:
         if proc.returncode:
             stderr.seek(0)
             sys.stderr.write(stderr.read().decode()[-3000:])
-    return elapsed, peak_kib // 1024, proc.returncode
+            raise SystemExit(f"{command[:3]} failed with exit code {proc.returncode}")
+    return elapsed, peak_kib // 1024
 
 
-def tap_files(sb: Sandbox, folder: Path, **settings: object) -> list[str]:
-    """Config and a catalog selecting `audit_trail`; returns the tap's arguments."""
-    config = {
-        "account_id": sb.account_id,
-        "domain_api_url": sb.url,
-        "bearer_token": sb.issue_bearer(),
-        "start_date": START.isoformat(),
-        "end_date": END.isoformat(),
-        **settings,
-    }
-    (folder / "config.json").write_text(json.dumps(config))
-    catalog = json.loads(
-        subprocess.run(
-            [*TAP, "--config", str(folder / "config.json"), "--discover"],
-            capture_output=True,
-            check=True,
-            cwd=ROOT,
-        ).stdout
+class Bench:
+    """One sandbox and the files to point the tap and the raw client at it."""
+
+    def __init__(self, records: int, folder: Path, *, latency: float = 0.0, **data: object):
+        spec = DataSpec(seed=11, records=records, end=END, big_burst=0, **data)  # type: ignore[arg-type]
+        self.sb = Sandbox(
+            data=spec, readings=Readings(max_page_size=CAP, tie_order="shuffled"), latency=latency
+        ).start()
+        self.folder = folder
+        self.records = records
+
+    def close(self) -> None:
+        self.sb.stop()
+
+    def config(self, **settings: object) -> Path:
+        config = {
+            "account_id": self.sb.account_id,
+            "domain_api_url": self.sb.url,
+            "bearer_token": self.sb.issue_bearer(),
+            "start_date": START.isoformat(),
+            **settings,
+        }
+        path = self.folder / "config.json"
+        path.write_text(json.dumps(config))
+        return path
+
+    def catalog(self, streams: list[str]) -> Path:
+        catalog = json.loads(
+            subprocess.run(
+                [*TAP, "--config", str(self.config()), "--discover"],
+                capture_output=True,
+                check=True,
+                cwd=ROOT,
+            ).stdout
+        )
+        for stream in catalog["streams"]:
+            for entry in stream["metadata"]:
+                if entry["breadcrumb"] == []:
+                    entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
+        path = self.folder / "catalog.json"
+        path.write_text(json.dumps(catalog))
+        return path
+
+    def tap(self, streams: list[str], state: dict | None = None, **settings: object) -> dict:
+        """One tap run: wall, peak RSS, requests, records served, final state."""
+        catalog = self.catalog(streams)
+        command = [*TAP, "--config", str(self.config(**settings)), "--catalog", str(catalog)]
+        if state is not None:
+            (self.folder / "state.json").write_text(json.dumps(state))
+            command += ["--state", str(self.folder / "state.json")]
+        out = self.folder / "out.jsonl"
+        before, served = self.sb.stats.requests["audit"], self.sb.stats.served
+        started = time.perf_counter()
+        with out.open("wb") as sink:
+            proc = subprocess.run(
+                command, check=False, stdout=sink, stderr=subprocess.DEVNULL, cwd=ROOT
+            )
+        wall = time.perf_counter() - started
+        if proc.returncode:
+            raise SystemExit(f"the tap failed with exit code {proc.returncode}")
+        final: dict = {}
+        emitted = 0
+        marked: Counter[str] = Counter()
+        with out.open("rb") as lines:
+            for line in lines:
+                if line.startswith(b'{"type":"STATE"'):
+                    final = json.loads(line)["value"]
+                elif line.startswith(b'{"type":"RECORD"'):
+                    emitted += 1
+                    if b'"late-' in line:
+                        marked[json.loads(line)["record"]["objectName"]] += 1
+        out.unlink()
+        return {
+            "wall": wall,
+            "requests": self.sb.stats.requests["audit"] - before,
+            "served": self.sb.stats.served - served,
+            "emitted": emitted,
+            "marked": marked,
+            "state": final,
+        }
+
+    def tap_devnull(self, streams: list[str], **settings: object) -> tuple[float, int, int, int]:
+        """Wall, peak RSS, requests and records served of a tap run with stdout to /dev/null."""
+        catalog = self.catalog(streams)
+        command = [*TAP, "--config", str(self.config(**settings)), "--catalog", str(catalog)]
+        before, served = self.sb.stats.requests["audit"], self.sb.stats.served
+        wall, peak = run_child(command)
+        return (
+            wall,
+            peak,
+            self.sb.stats.requests["audit"] - before,
+            self.sb.stats.served - served,
+        )
+
+    def raw(self, every_stream: bool) -> tuple[float, int, int]:
+        """Wall, requests and records served of the raw client."""
+        mapping = (
+            {self.sb.readings.object_types[e.stream]: e.stream for e in ELEMENTS}
+            if every_stream
+            else {}
+        )
+        cfg = {
+            "host": self.sb.host_port,
+            "account_id": self.sb.account_id,
+            "bearer_token": self.sb.issue_bearer(),
+            "from": START.date().isoformat(),
+            "to": (END + dt.timedelta(days=1)).date().isoformat(),
+            "page": CAP,
+            "streams": mapping,
+        }
+        (self.folder / "raw.json").write_text(json.dumps(cfg))
+        (self.folder / "raw.py").write_text(RAW_CLIENT)
+        before, served = self.sb.stats.requests["audit"], self.sb.stats.served
+        wall, _ = run_child(
+            [sys.executable, str(self.folder / "raw.py"), str(self.folder / "raw.json")]
+        )
+        return wall, self.sb.stats.requests["audit"] - before, self.sb.stats.served - served
+
+
+def cpu_bound(records: int, folder: Path, rows: list[tuple[str, str]]) -> None:
+    bench = Bench(records, folder)
+    try:
+        fewest = math.ceil(records / CAP)
+        for label, streams in (("every stream", EVERY), ("`audit_trail` alone", ["audit_trail"])):
+            raw_wall, raw_requests, _ = bench.raw(every_stream=streams is EVERY)
+            wall, _, requests, served = bench.tap_devnull(streams)
+            ratio = raw_wall / wall
+            rows += [
+                (f"CPU-bound, {label}: raw client", f"{raw_wall:.1f} s, {raw_requests} requests"),
+                (
+                    f"CPU-bound, {label}: tap",
+                    f"{wall:.1f} s, {requests} requests, {served:,} records served",
+                ),
+                (f"CPU-bound, {label}: rate tap / raw", f"**{ratio:.2f}**"),
+                (
+                    f"CPU-bound, {label}: requests / fewest ({fewest}); served / trail",
+                    f"{requests / fewest:.3f}; {served / records:.3f}",
+                ),
+            ]
+    finally:
+        bench.close()
+
+
+def latency_bound(records: int, folder: Path, rows: list[tuple[str, str]]) -> None:
+    latency = 0.100
+    bench = Bench(records, folder, latency=latency)
+    try:
+        fewest = math.ceil(records / CAP)
+        sequential = fewest * latency
+        for concurrency in (4, 8):
+            wall, _, requests, _ = bench.tap_devnull(EVERY, max_concurrency=concurrency)
+            rows += [
+                (
+                    f"Latency-bound ({latency * 1000:.0f} ms, {records:,} changes, every "
+                    f"stream, max_concurrency {concurrency}): wall",
+                    f"{wall:.1f} s, {requests} requests",
+                ),
+                (
+                    f"Latency-bound, max_concurrency {concurrency}: wall / sequential minimum "
+                    f"({fewest} x {latency:.1f} s = {sequential:.1f} s); requests / fewest",
+                    f"**{wall / sequential:.2f}**; {requests / fewest:.2f}",
+                ),
+            ]
+    finally:
+        bench.close()
+
+
+def memory(volumes: list[int], folder: Path, rows: list[tuple[str, str]]) -> None:
+    peaks = []
+    for volume in volumes:
+        bench = Bench(volume, folder)
+        try:
+            wall, peak, _, _ = bench.tap_devnull(EVERY)
+        finally:
+            bench.close()
+        peaks.append(peak)
+        rows.append(
+            (f"Peak RSS, every stream, {volume:,} changes", f"{peak} MiB ({volume / wall:,.0f}/s)")
+        )
+    rows.append(
+        ("Peak RSS growth, largest over smallest volume", f"**{peaks[-1] - peaks[0]:+d} MiB**")
     )
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] == "audit_trail"
-    (folder / "catalog.json").write_text(json.dumps(catalog))
-    return ["--config", str(folder / "config.json"), "--catalog", str(folder / "catalog.json")]
 
 
-def windows_used(sb: Sandbox) -> list[tuple[str, str]]:
-    """The date windows the tap asked for, in order, read off the sandbox's request log."""
-    seen: dict[tuple[str, str], None] = {}
-    for entry in sb.stats.log:
-        if entry.endpoint == "audit" and entry.args:
-            seen[(entry.args["fromDate"], entry.args["toDate"])] = None
-    return sorted(seen)
+def selections(records: int, folder: Path, rows: list[tuple[str, str]]) -> None:
+    bench = Bench(records, folder)
+    try:
+        for label, streams in (
+            ("every stream", EVERY),
+            ("`audit_trail` alone", ["audit_trail"]),
+            ("the four with componentTypes codes", ["users", "skills", "agent_groups", "profiles"]),
+            ("`users` alone", ["users"]),
+            ("`campaigns` alone (no code)", ["campaigns"]),
+        ):
+            result = bench.tap(streams)
+            rows.append(
+                (
+                    f"Requests, {records:,} changes, {label}",
+                    f"{result['requests']} ({result['served']:,} records served)",
+                )
+            )
+    finally:
+        bench.close()
 
 
-def data_pages(sb: Sandbox, windows: list[tuple[str, str]], page_size: int) -> int:
-    """Pages the data needs in those windows (a window's records fill whole pages)."""
-    days = Counter(r["changeDate"][:10] for r in sb.ground_truth())
-    pages = 0
-    for start, end in windows:
-        n = sum(count for day, count in days.items() if start <= day < end)
-        pages += math.ceil(n / page_size)
-    return pages
+def incremental(folder: Path, rows: list[tuple[str, str]]) -> None:
+    """Steady-state hourly runs, the state's size, and late changes recovered by lag."""
+    for per_day in (10_000, 50_000):
+        days = 3
+        bench = Bench(per_day * days, folder, span_days=days)
+        sb = bench.sb
+        try:
+            sb.set_clock(END)
+            first = bench.tap(EVERY)
+            state = first["state"]
+            for hour in range(1, 4):
+                now = END + hour * HOUR
+                sb.append(sb.make_records(per_day // 24, now - HOUR, now, seed=hour))
+                sb.set_clock(now)
+                run = bench.tap(EVERY, state=state)
+                state = run["state"]
+            size = len(json.dumps(state).encode())
+            ids = sum(len(b.get("seen", [])) for b in state["bookmarks"].values())
+            rows += [
+                (
+                    f"Hourly run, {per_day:,} changes a day, every stream",
+                    f"{run['requests']} requests, {run['served']:,} records served, "
+                    f"{run['emitted']:,} RECORDs ({per_day // 24:,} new changes)",
+                ),
+                (f"State size, {per_day:,} changes a day", f"{size / 1024:.0f} KiB ({ids:,} ids)"),
+            ]
+        finally:
+            bench.close()
+    bench = Bench(2000, folder, span_days=3)
+    sb = bench.sb
+    try:
+        lags = [0.25, 1, 3, 5.9, 7.0]
+        made = []
+        for k, lag in enumerate(lags):
+            for minutes in (2, 50, 170):
+                at = END - dt.timedelta(minutes=minutes)
+                batch = sb.make_records(2, at, at + dt.timedelta(seconds=1), seed=100 + k)
+                made += [
+                    dataclasses.replace(
+                        r, visible_after=dt.timedelta(hours=lag), object_name=f"late-{lag:g}"
+                    )
+                    for r in batch
+                ]
+        sb.append(made)
+        state = None
+        recovered: Counter[str] = Counter()
+        for hour in range(12):  # hourly runs, the first at END
+            sb.set_clock(END + hour * HOUR)
+            run = bench.tap(["audit_trail"], state=state)
+            state = run["state"]
+            recovered += run["marked"]
+        for lag in lags:
+            rows.append(
+                (
+                    f"Late changes {lag:g} h late, hourly runs: emitted / made",
+                    f"{recovered[f'late-{lag:g}']} / 6",
+                )
+            )
+    finally:
+        bench.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=300_000, help="CPU-bound volume")
-    parser.add_argument("--latency-records", type=int, default=100_000)
-    parser.add_argument("--latency", type=float, default=0.150)
-    parser.add_argument("--jitter", type=float, default=0.020)
+    parser.add_argument("--records", type=int, default=200_000, help="CPU-bound volume")
+    parser.add_argument("--latency-records", type=int, default=20_000)
     parser.add_argument("--memory", default="100000,1000000")
-    parser.add_argument("--page-size", type=int, default=500)
-    parser.add_argument("--window-days", type=int, default=7)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="smaller volumes, for a smoke test")
     args = parser.parse_args()
-    settings = {
-        "page_size": args.page_size,
-        "window_days": args.window_days,
-        "max_concurrency": args.concurrency,
-    }
+    if args.quick:
+        args.records, args.latency_records, args.memory = 20_000, 5_000, "20000,60000"
     rows: list[tuple[str, str]] = []
-    tmp = Path(tempfile.mkdtemp(prefix="tap-lp-bench-"))
-
-    # CPU-bound: no latency, the tap against the raw client on the same pages.
-    with Sandbox(data=DataSpec(seed=1, records=args.records, end=END, big_burst=0)) as sb:
-        tap_args = tap_files(sb, tmp, **settings)
-        tap_s, _, code = run_child([*TAP, *tap_args])
-        assert code == 0, "the tap failed"
-        raw_cfg = tmp / "raw.json"
-        raw_cfg.write_text(
-            json.dumps(
-                {
-                    "host": sb.host_port,
-                    "account_id": sb.account_id,
-                    "bearer_token": sb.issue_bearer(),
-                    "windows": windows_used(sb),
-                    "page_size": args.page_size,
-                }
-            )
-        )
-        raw_s, _, _ = run_child([sys.executable, "-c", RAW_CLIENT, str(raw_cfg)])
-        n = args.records
-        rows += [
-            ("CPU-bound: raw client (no SDK), records/s", f"{n / raw_s:,.0f} ({raw_s:.1f} s)"),
-            ("CPU-bound: tap, records/s", f"{n / tap_s:,.0f} ({tap_s:.1f} s, start-up included)"),
-            ("CPU-bound: ratio tap / raw", f"**{raw_s / tap_s:.2f}**"),
-        ]
-
-    # Latency-bound: every request takes ~150 ms.
-    with Sandbox(
-        data=DataSpec(seed=2, records=args.latency_records, end=END, big_burst=0),
-        latency=args.latency,
-        jitter=args.jitter,
-    ) as sb:
-        tap_args = tap_files(sb, tmp, **settings)
-        sb.stats.reset()
-        wall, _, code = run_child([*TAP, *tap_args])
-        assert code == 0, "the tap failed"
-        made = sb.stats.requests["audit"]
-        windows = windows_used(sb)
-        windows_n = len(windows)
-        pages = data_pages(sb, windows, args.page_size)
-        ideal = pages / args.concurrency * args.latency
-        rows += [
-            (
-                f"Latency-bound ({args.latency * 1000:.0f} ms ± {args.jitter * 1000:.0f} ms, "
-                f"{args.latency_records:,} records, concurrency {args.concurrency}): wall",
-                f"{wall:.1f} s",
-            ),
-            (
-                "Latency-bound: ideal = pages / concurrency x latency",
-                f"{pages} / {args.concurrency} x {args.latency:.3f} s = {ideal:.1f} s",
-            ),
-            ("Latency-bound: ratio wall / ideal", f"**{wall / ideal:.2f}**"),
-            (
-                "Requests made / (data pages + windows)",
-                f"{made} / ({pages} + {windows_n}) = **{made / (pages + windows_n):.2f}**",
-            ),
-        ]
-
-    # Memory: peak RSS at two volumes.
-    peaks = []
-    for volume in (int(v) for v in args.memory.split(",")):
-        with Sandbox(data=DataSpec(seed=3, records=volume, end=END, big_burst=0)) as sb:
-            tap_args = tap_files(sb, tmp, **settings)
-            seconds, peak, code = run_child([*TAP, *tap_args])
-            assert code == 0, "the tap failed"
-            peaks.append(peak)
-            rows.append(
-                (
-                    f"Peak RSS of the tap at {volume:,} records",
-                    f"{peak} MiB ({volume / seconds:,.0f} records/s)",
-                )
-            )
-    if len(peaks) == 2:
-        rows.append(
-            ("Peak RSS growth, largest over smallest volume", f"**{peaks[1] - peaks[0]:+d} MiB**")
-        )
-
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        cpu_bound(args.records, folder, rows)
+        latency_bound(args.latency_records, folder, rows)
+        memory([int(v) for v in args.memory.split(",")], folder, rows)
+        selections(args.latency_records, folder, rows)
+        incremental(folder, rows)
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, {platform.system()} {platform.release()}; "
-        f"page_size {args.page_size}, window_days {args.window_days}\n"
+        f"{platform.python_version()}, {platform.system()} {platform.release()}; sandbox page "
+        f"cap {CAP}, ties reshuffled; tap defaults (page_size 500, max_concurrency 4)\n"
     )
     print("| measure | result |\n|---|---|")
     for name, value in rows:

@@ -149,7 +149,7 @@ def report(run_started: str, truth: int) -> bool:
             for _, path in run_files(stream):
                 latest.update({r["id"]: r for r in read_rows(path)})
     print()
-    print("Rows per stream (a row read again in the look-back window keeps its id):")
+    print("Rows per stream (each change once; a row written again after a crash keeps its id):")
     print(
         table(
             ["stream", "rows this run", "new ids", "distinct ids in all"],

@@ -1,9 +1,9 @@
-"""Many windows read at once, their records handed on in window order."""
+"""Many windows read at once, their pages handed on in window order."""
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -14,8 +14,6 @@ from tap_lp_audittrail.windows import Window
 BUFFERED_PAGES = 1
 #: Windows open at once per request slot: enough that one slow window stalls nobody.
 LANES_PER_SLOT = 2
-#: Seconds a thread runs before another may take the interpreter (Python's default: 0.005).
-SWITCH_INTERVAL = 0.001
 
 _END = object()
 
@@ -24,67 +22,121 @@ class CancelledError(Exception):
     """The run stopped reading; a window thread ends without another request."""
 
 
+class Head:
+    """The first changeDate of a window's answer, once its first page is in (None: empty)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._known = threading.Event()
+        self._instant: dt.datetime | None = None
+        self._error: BaseException | None = None
+
+    def set(self, instant: dt.datetime | None) -> None:
+        """The first page is in: its first record's instant, or None if it was empty."""
+        self._instant = instant
+        self._known.set()
+
+    def fail(self, error: BaseException) -> None:
+        """The window failed before its first page was in."""
+        if not self._known.is_set():
+            self._error = error
+            self._known.set()
+
+    @property
+    def known(self) -> bool:
+        """Whether the first page is in."""
+        return self._known.is_set() and self._error is None
+
+    def peek(self) -> dt.datetime | None:
+        """The first instant if known now, else None (never waits)."""
+        return self._instant if self.known else None
+
+    def wait(self) -> dt.datetime | None:
+        """The first instant (None: empty window), waiting for it; raises the window's error."""
+        while not self._known.wait(0.1):
+            if self._stop.is_set():
+                raise CancelledError
+        if self._error is not None:
+            raise self._error
+        return self._instant
+
+
+class Lane:
+    """One window being read: its pages, its head, and the window read after it."""
+
+    def __init__(self, window: Window, stop: threading.Event) -> None:
+        self.window = window
+        self.head = Head(stop)
+        self.pages: queue.Queue[Any] = queue.Queue(maxsize=BUFFERED_PAGES)
+        #: The next window's lane, once it is open; None while it is not (or there is none).
+        self.successor: Lane | None = None
+        #: Whether no window follows this one (known once the windows have run out).
+        self.is_last = False
+
+
 def in_order(
     windows: Iterable[Window],
-    produce: Callable[[Window, threading.Event], Iterator[Any]],
+    produce: Callable[[Lane, threading.Event], Iterator[Any]],
     concurrency: int,
-) -> Iterator[tuple[Window, Any]]:
+) -> Iterator[tuple[Lane, Any]]:
     """Run `produce` for many windows at once; yield their items in window order.
 
-    Up to LANES_PER_SLOT * `concurrency` windows are open at once, so a slow window does not
-    hold the others up (the client's slots bound the requests in flight). Each window buffers
-    at most BUFFERED_PAGES items: memory stays flat however large the backfill. The first
-    error of any window stops the run and is raised here.
+    Up to LANES_PER_SLOT * `concurrency` windows are open at once (at least two, so that the
+    window being emitted always has its successor open), so a slow window does not hold the
+    others up; the client's slots bound the requests in flight. Each window buffers at most
+    BUFFERED_PAGES items: memory stays flat however large the backfill. The first error of any
+    window stops the run and is raised here.
     """
     stop = threading.Event()
-    lanes: list[tuple[Window, queue.Queue[Any]]] = []
+    lanes: list[Lane] = []
     pending = iter(windows)
 
-    def put(lane: queue.Queue[Any], item: Any) -> bool:
+    def put(lane: Lane, item: Any) -> bool:
         while not stop.is_set():
             try:
-                lane.put(item, timeout=0.1)
+                lane.pages.put(item, timeout=0.1)
             except queue.Full:
                 continue
             return True
         return False
 
-    def work(window: Window, lane: queue.Queue[Any]) -> None:
-        items = produce(window, stop)
+    def work(lane: Lane) -> None:
+        items = produce(lane, stop)
         try:
             while not stop.is_set():
                 item = next(items, _END)
                 if not put(lane, item) or item is _END:
                     return
         except BaseException as exc:  # handed to the consumer to raise
+            lane.head.fail(exc)
             put(lane, exc)
 
     def launch() -> None:
         window = next(pending, None)
-        if window is not None:
-            lane: queue.Queue[Any] = queue.Queue(maxsize=BUFFERED_PAGES)
-            lanes.append((window, lane))
-            threading.Thread(
-                target=work, args=(window, lane), daemon=True, name=f"window-{window.from_date}"
-            ).start()
+        if window is None:
+            if lanes:
+                lanes[-1].is_last = True
+            return
+        lane = Lane(window, stop)
+        if lanes:
+            lanes[-1].successor = lane
+        lanes.append(lane)
+        threading.Thread(
+            target=work, args=(lane,), daemon=True, name=f"window-{window.from_date}"
+        ).start()
 
-    interval = sys.getswitchinterval()
-    # Window threads mostly wait on the network; a shorter switch interval lets them send the
-    # next request soon after an answer, instead of waiting out the emitting thread's slice.
-    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     try:
-        for _ in range(LANES_PER_SLOT * max(1, concurrency)):
+        for _ in range(max(2, LANES_PER_SLOT * max(1, concurrency))):
             launch()
         while lanes:
-            window, lane = lanes[0]
-            item = lane.get()
+            lane = lanes[0]
+            item = lane.pages.get()
             if item is _END:
                 lanes.pop(0)
                 launch()
                 continue
             if isinstance(item, BaseException):
                 raise item
-            yield window, item
+            yield lane, item
     finally:
         stop.set()
-        sys.setswitchinterval(interval)

@@ -11,8 +11,13 @@ the page, and records can appear or expire between two requests. The pager there
   are skipped, records gone before it make it step back);
 - reads a group larger than a page twice and accepts it only if both reads agree record for
   record, in the same order (a server that reorders ties cannot be paged through such a group);
-- ends a window on an empty page, on a record past the window, on a known total, or on a
-  short page once the server's page cap is known.
+- ends a window on an empty page, on a known total, on a short page once the server's page cap
+  is known, or on a record at or past `stop_at()`: an instant from which every record is in the
+  next window's answer (the read passes it in; the window's own UTC bounds are not trusted,
+  since the server may read the dates in another zone).
+
+It hands on every record it reads, in order, each changeDate group whole; which of them the
+run emits is the read's decision (read.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Protocol
@@ -43,8 +48,20 @@ class ServerTraits:
 
     page_size: int
     max_served: int = 0  # the most records one answer has held
+    cap: int | None = None  # a silent cap on the page size, once a short page had a sequel
     total_is_total: bool | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def learn_cap(self, served: int) -> None:
+        """A page of `served` records, fewer than asked, was not the end: the server's cap."""
+        with self._lock:
+            if self.cap is None or served > self.cap:
+                self.cap = served
+
+    @property
+    def records_per_page(self) -> int:
+        """How many records one request brings at most, as far as this run knows."""
+        return min(self.page_size, self.cap) if self.cap else self.page_size
 
     def observe(self, header: int | None, served: int) -> None:
         """Learn from one answer: its size, and what its X-Total-Count can mean."""
@@ -63,9 +80,15 @@ class ServerTraits:
 class WindowPager:
     """Decides which page to ask for next in one window, and which records to emit."""
 
-    def __init__(self, window: Window, traits: ServerTraits) -> None:
+    def __init__(
+        self,
+        window: Window,
+        traits: ServerTraits,
+        stop_at: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         self.window = window
         self.traits = traits
+        self.stop_at = stop_at or (lambda: window.stop_at)
         self.offset = 0
         self.first = traits.page_size
         self.finished = False
@@ -78,13 +101,14 @@ class WindowPager:
         self._big_pages = 0  # answers the group was read from
         self._big_start = 0
         self._big_first_read: list[bytes] | None = None
+        self._short: int | None = None  # the size of the last page, if it was short
 
     def next_request(self) -> tuple[int, int]:
         """(offset, first) of the next request."""
         return self.offset, self.traits.page_size
 
     def accept(self, rows: list[Row], total: int | None, first: int | None = None) -> list[Row]:
-        """Take the answer to `next_request()`; return the records to emit, in order.
+        """Take the answer to `next_request()`; return the records to hand on, in order.
 
         `first` is the page size the request really asked for, if the client had to lower it.
         """
@@ -94,6 +118,9 @@ class WindowPager:
         _check_ascending(rows, self.window)
         largest_before = self.traits.max_served
         self.traits.observe(total, served)
+        if self._short is not None and served:
+            self.traits.learn_cap(self._short)
+        self._short = served if 0 < served < self.first else None
         if self._big is not None:
             return self._accept_big(rows, total)
 
@@ -105,10 +132,10 @@ class WindowPager:
             skip, rows = aligned
             start += skip
         more = self._may_continue(served, total, largest_before)
-        past_end = bool(rows) and rows[-1].instant >= self.window.end
+        past_end = bool(rows) and rows[-1].instant >= self.stop_at()
         if not more or past_end:
             self.finished = True
-            return self._in_window(rows)
+            return rows
         last = rows[-1].instant
         cut = next(i for i, row in enumerate(rows) if row.instant == last)
         if cut == 0:
@@ -119,7 +146,7 @@ class WindowPager:
             return []
         self._held = last
         self.offset = start + cut
-        return self._in_window(rows[:cut])
+        return rows[:cut]
 
     def _align(self, rows: list[Row]) -> tuple[int, list[Row]] | None:
         """Find the held group at the head of the page; None if another request is needed."""
@@ -208,12 +235,8 @@ class WindowPager:
             raise PagingError(msg)
         self._big = self._big_instant = self._big_first_read = None
         self.offset = self._big_start + len(big)
-        self.finished = not later
-        return self._in_window(big)
-
-    def _in_window(self, rows: list[Row]) -> list[Row]:
-        start, end = self.window.start, self.window.end
-        return [row for row in rows if start <= row.instant < end]
+        self.finished = not later or big[-1].instant >= self.stop_at()
+        return big
 
 
 def _check_ascending(rows: list[Row], window: Window) -> None:

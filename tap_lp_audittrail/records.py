@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+from singer_sdk import typing as th
 
 UTC = dt.timezone.utc
 
@@ -31,6 +32,35 @@ API_FIELDS: tuple[str, ...] = (
     "originatorAuthType",
     "originatorIsLpa",
 )
+
+#: Every stream's schema: the API's fields and the tap's `id`.
+AUDIT_SCHEMA = th.PropertiesList(
+    th.Property(
+        "id",
+        th.StringType,
+        required=True,
+        description="Stable key from the record's content and its occurrence among "
+        "identical records of the same instant",
+    ),
+    th.Property("accountId", th.StringType),
+    th.Property("objectType", th.StringType, description="The audited element"),
+    th.Property("objectName", th.StringType),
+    th.Property(
+        "actionType",
+        th.StringType,
+        description="Add, Edit or Delete; null when the server no longer serves it",
+    ),
+    th.Property("element", th.StringType, description="The changed property, or N/A"),
+    th.Property("oldValue", th.StringType),
+    th.Property("newValue", th.StringType),
+    th.Property("changeDate", th.DateTimeType, required=True, description="When, in UTC"),
+    th.Property("originator", th.StringType),
+    th.Property("originatorLoginName", th.StringType),
+    th.Property("originatorUserId", th.StringType),
+    th.Property("originatorUserAgent", th.StringType),
+    th.Property("originatorAuthType", th.StringType),
+    th.Property("originatorIsLpa", th.BooleanType),
+).to_dict()
 
 #: Fields that make a record what it is. `actionType` is left out on purpose: the newest API
 #: docs drop it, and a record must keep its `id` whether or not the server still serves it.

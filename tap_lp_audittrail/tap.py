@@ -15,6 +15,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_lp_audittrail.api import AuditClient
 from tap_lp_audittrail.auth import (
     AUTH_METHODS,
     OAUTH1_KEYS,
@@ -22,9 +23,9 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
     is_loopback,
 )
-from tap_lp_audittrail.client import AuditClient
 from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.output import SingerOutput
+from tap_lp_audittrail.read import connection_test, run_read
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.streams import (
     ALL_CHANGES_STREAM,
@@ -161,9 +162,11 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "lookback_minutes",
         th.IntegerType,
-        default=5,
-        description="Incremental runs re-read this many minutes before the bookmark, "
-        "to catch changes written late; duplicates share their `id`",
+        default=360,
+        description="Incremental runs re-read this many minutes before the bookmark, so "
+        "that changes LivePerson shows late are still read; ids already emitted are skipped "
+        "(kept in the state). Changes that show up later than this are read only by a full "
+        "refresh",
     ),
     th.Property(
         "object_types",
@@ -189,6 +192,9 @@ class TapLPAuditTrail(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check every setting before any request; messages name the setting, never a secret."""
         REDACT.add(*(self._config.get(key) for key in SECRET_SETTINGS))
+        for key, spec in CONFIG_SCHEMA["properties"].items():
+            if "default" in spec and self._config.get(key) is None:
+                self._config[key] = spec["default"]
         errors = config_errors(self._config)
         if errors:
             if raise_errors:
@@ -232,8 +238,22 @@ class TapLPAuditTrail(Tap):
         install_redaction()
         return AuditClient(self.config, ObjectTypeIndex(elements_from_config(self.config)))
 
+    def read_trail(self, *, dry_run: bool = False) -> None:
+        """The run's one read, for every selected stream; the first stream synced runs it."""
+        if self.__dict__.get("_read_done"):
+            return
+        self.__dict__["_read_done"] = True
+        selected = [stream for stream in self.streams.values() if stream.selected]
+        try:
+            if dry_run:
+                connection_test(self, self.client, selected)
+            else:
+                run_read(self, self.client, selected)
+        finally:
+            self.end_of_run()
+
     def end_of_run(self) -> None:
-        """Said once, after the last selected stream: unknown objectTypes, and log out."""
+        """Said once, after the read: unknown objectTypes, and log out."""
         client = self.__dict__.get("client")
         if client is None or client.closed:
             return
@@ -241,14 +261,7 @@ class TapLPAuditTrail(Tap):
         client.close()
 
     def _warn_unknown_object_types(self, client: AuditClient) -> None:
-        counts = client.unknown_object_types
-        seen = counts.get(ALL_CHANGES_STREAM)
-        if not seen:
-            merged: dict[str, int] = {}
-            for counter in counts.values():
-                for key, value in counter.items():
-                    merged[key] = max(merged.get(key, 0), value)
-            seen = merged  # type: ignore[assignment]
+        seen = client.unknown_object_types
         if seen:
             listing = ", ".join(f"{name!r}: {n}" for name, n in sorted(seen.items()))
             self.logger.warning(

@@ -1,7 +1,15 @@
-"""How the time range of a run is cut into date windows.
+"""How the time range of a run is cut into date windows, and what each window's dates mean.
 
-auditData filters by whole dates (`fromDate`, `toDate`), so windows run from one UTC midnight to
-another; the first starts at the run's start instant and the pager drops what lies before it.
+auditData filters by whole dates (`fromDate`, `toDate`). LivePerson does not say in which zone
+it reads them (UTC, the requested `timezone`, or a zone of its own), nor whether `toDate` is
+inclusive. Windows run from one UTC midnight to the next, and the read never trusts a window's
+UTC bounds: whatever the zone, the answers of consecutive windows tile the timeline (or overlap
+by a day, with `toDate` inclusive), and the read cuts each answer where the next one begins
+(see read.py). Only the edges of the run's range need care:
+
+- the zone may be up to MAX_WEST behind UTC: the dates asked for may begin after the run's
+  start, so the read looks one day further back when the first window shows nothing before it;
+- the zone may be up to MAX_EAST ahead of UTC: the last window's toDate reaches past the end.
 """
 
 from __future__ import annotations
@@ -13,6 +21,9 @@ from dataclasses import dataclass
 
 UTC = dt.timezone.utc
 DAY = dt.timedelta(days=1)
+#: The furthest a zone is behind UTC (-12:00) and ahead of it (+14:00).
+MAX_WEST = dt.timedelta(hours=12)
+MAX_EAST = dt.timedelta(hours=14)
 
 
 def floor_day(instant: dt.datetime) -> dt.datetime:
@@ -29,10 +40,14 @@ def ceil_day(instant: dt.datetime) -> dt.datetime:
 
 @dataclass(frozen=True)
 class Window:
-    """Records with `start <= changeDate < end` (UTC)."""
+    """The dates of one request, meant to hold `start <= changeDate < end` (UTC).
+
+    `last` marks the run's last window, whose toDate reaches MAX_EAST past `end`.
+    """
 
     start: dt.datetime
     end: dt.datetime
+    last: bool = False
 
     @property
     def from_date(self) -> str:
@@ -41,13 +56,28 @@ class Window:
 
     @property
     def to_date(self) -> str:
-        """The date after the last date the window covers.
+        """The date after the last date the window covers (the last window's reaches further).
 
-        Right under both readings of `toDate`: if it is exclusive, this is exactly the window;
-        if inclusive, one more day comes back, at the end of an ascending answer, and the
-        pager stops at its first record.
+        With `toDate` exclusive this is the window in UTC; inclusive, or in another zone, the
+        answer reaches up to a day further, and the read cuts it where the next window begins.
         """
-        return ceil_day(self.end).date().isoformat()
+        end = self.end + MAX_EAST if self.last else self.end
+        return ceil_day(end).date().isoformat()
+
+    @property
+    def stop_at(self) -> dt.datetime:
+        """A record at or past this instant is in the next window's answer under any reading."""
+        return self.end if self.last else self.end + MAX_WEST
+
+    @property
+    def shared_from(self) -> dt.datetime:
+        """Records before this instant cannot be in the next window's answer, in any zone."""
+        return self.end - MAX_EAST
+
+    def before(self) -> Window:
+        """The day before this window: read when this one shows nothing before its start."""
+        day = floor_day(self.start)
+        return Window(day - DAY, day)
 
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
@@ -90,6 +120,6 @@ class WindowPlanner:
             with self._lock:
                 days = self.days
             upper = min(floor_day(self.cursor) + dt.timedelta(days=days), self.end)
-            window = Window(self.cursor, upper)
+            window = Window(self.cursor, upper, last=upper >= self.end)
             self.cursor = upper
             yield window

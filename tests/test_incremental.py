@@ -71,6 +71,7 @@ def test_ties_at_the_bookmark_are_read_again_with_the_same_ids(sandbox_factory):
 
 def test_a_late_write_within_the_look_back_is_caught(sandbox_factory):
     sb = sandbox_factory(data=DataSpec(seed=23, records=400, end=END - dt.timedelta(days=1)))
+    sb.set_clock(END)  # the server's time: the look-back is counted back from it
     config = tap_config(sb, lookback_minutes=30)
     first = run_tap(config)
     bookmark = dt.datetime.fromisoformat(

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_lp_audittrail.client import AuditClient
+from tap_lp_audittrail.api import AuditClient
 from tap_lp_audittrail.records import API_FIELDS, MalformedRecordError, parse_utc, to_row
 from tap_lp_audittrail.streams import ObjectTypeIndex, elements_from_config
+from tap_lp_audittrail.tap import TapLPAuditTrail
 from tap_lp_audittrail.windows import Window
 
 from ._reliability import note
@@ -119,7 +120,8 @@ headers = st.fixed_dictionaries(
 
 
 def _client() -> AuditClient:
-    return AuditClient(CONFIG, ObjectTypeIndex(elements_from_config(CONFIG)))
+    config = TapLPAuditTrail(config=CONFIG, parse_env_config=False).config
+    return AuditClient(config, ObjectTypeIndex(elements_from_config(config)))
 
 
 CLIENT = _client()

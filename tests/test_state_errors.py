@@ -49,8 +49,13 @@ def test_bad_state_is_refused_clearly(sandbox, tmp_path, case):
 
 
 def test_a_good_state_is_taken(sandbox, tmp_path):
-    """The control: a state this tap wrote is read, and the run starts at its bookmark."""
-    bookmark = {"replication_key": "changeDate", "replication_key_value": "2026-10-01T00:00:00Z"}
+    """The control: a state this tap wrote is read, and the run starts where it says."""
+    bookmark = {
+        "replication_key": "changeDate",
+        "replication_key_value": "2026-10-01T00:00:00.000000+00:00",
+        "reread_from": "2026-09-30T23:55:00.000000+00:00",
+        "seen": [],
+    }
     state = {"bookmarks": {"audit_trail": bookmark}}
     command = tap_command(tmp_path, tap_config(sandbox), state, None)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)

@@ -426,6 +426,7 @@ class AuditApp:
         for root in parsed.roots:
             args = arguments_of(root, mode, variables)
             records, count = self._audit_data(args, root.fields, readings)
+            self.sb.stats.count_served(len(records))
             data[root.key] = records
             total = count if total is None else total
         body = (
@@ -484,7 +485,11 @@ class AuditApp:
         if lang is not None and not LANG_RE.match(lang):
             raise LPError(400, f"Invalid language: {lang}", 1)
         zone = self._zone_arg(args.get("timezone"), readings)
-        date_zone = zone if readings.dates_timezone == "requested" else _zone("UTC")
+        date_zone = {
+            "requested": zone,
+            "utc": _zone("UTC"),
+            "server": _zone(readings.server_timezone),
+        }[readings.dates_timezone]
         lo = hi = None
         if args.get("fromDate") is not None:
             d = self._date_arg("fromDate", args["fromDate"])
@@ -522,6 +527,10 @@ class AuditApp:
                 )
         subsecond = readings.subsecond
         index = self._index(store, lo, hi, subsecond, mask, users_sel, types_sel)
+        if store.late:
+            # Records not visible yet on the sandbox's clock are not served (nor counted).
+            now, vis = to_us(self.sb.now()), store.vis
+            index = array("i", [i for i in index if vis[i] <= now])
         total = len(index)
         page = self._page(store, index, offset, first, direction == "ASC", subsecond, readings)
         count = total if readings.total_count == "total" else len(page)

@@ -62,6 +62,8 @@ class SandboxRecord:
     originator_is_lpa: bool = False
     automatic: bool = False
     """An automatic update: hidden unless the query says automaticUpdates: true."""
+    visible_after: timedelta = timedelta(0)
+    """How long after `instant` the record becomes visible (on the sandbox's clock)."""
 
     def at(self, instant: datetime) -> SandboxRecord:
         """Return a copy at another instant (e.g. to play a delayed write)."""
@@ -384,6 +386,10 @@ class Store:
         self.pool = Pool()
         self.lock = threading.RLock()
         self.inst = array("q")
+        self.vis = array("q")
+        """When each record becomes visible (microseconds, the sandbox's clock)."""
+        self.late = 0
+        """How many records become visible after their instant: 0 lets the index skip the test."""
         self.otype = array("H")
         self.name = array("I")
         self.action = array("I")
@@ -472,7 +478,17 @@ class Store:
             us[i + 1] = us[i]
             for col in cols:
                 col[i + 1] = col[i]
+        lag = to_us(EPOCH + spec.visibility_lag) if spec.visibility_lag else 0
+        vis = [u + lag for u in us]
+        if spec.late_share and spec.late_by:
+            late_us = to_us(EPOCH + spec.late_by)
+            late_rng = random.Random(spec.seed * 7919 + 1)
+            for k in range(n):
+                if late_rng.random() < spec.late_share:
+                    vis[k] = us[k] + max(lag, late_rng.randint(1, late_us))
         with self.lock:
+            self.late += sum(1 for a, b in zip(us, vis, strict=True) if b > a)
+            self.vis.extend(vis)
             self.inst.extend(us)
             self.otype.extend(otype)
             self.name.extend(name)
@@ -497,6 +513,9 @@ class Store:
             start = self.n
             for r in recs:
                 self.inst.append(to_us(r.instant))
+                lag = to_us(EPOCH + r.visible_after)
+                self.vis.append(to_us(r.instant) + lag)
+                self.late += lag > 0
                 self.otype.append(self._otype(r.object_type))
                 self.name.append(p(r.object_name))
                 self.action.append(p(r.action_type))
@@ -548,6 +567,7 @@ class Store:
             originator_auth_type=v[u[4]],
             originator_is_lpa=bool(fl & LPA),
             automatic=bool(fl & AUTOMATIC),
+            visible_after=timedelta(microseconds=self.vis[i] - self.inst[i]),
         )
 
     def window(self, lo_us: int | None, hi_us: int | None, subsecond: bool) -> tuple[int, int]:

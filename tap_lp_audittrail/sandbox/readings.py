@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 ELEMENTS: dict[str, str] = {
     "users": "Users",
@@ -39,7 +40,7 @@ DEFAULT_COMPONENT_TYPES: dict[str, list[str]] = {
 TOTAL_COUNT_MODES = ("total", "page")
 ABOVE_MAX_MODES = ("cap", "error")
 TIE_ORDERS = ("stable", "shuffled")
-DATES_TIMEZONES = ("requested", "utc")
+DATES_TIMEZONES = ("requested", "utc", "server")
 ACTION_TYPE_MODES = ("served", "refused")
 UNKNOWN_COMPONENT_MODES = ("error", "empty", "ignore")
 
@@ -50,6 +51,12 @@ class Readings:
 
     to_date_inclusive: bool = True
     dates_timezone: str = "requested"
+    """How fromDate/toDate are read: in the requested `timezone`, in UTC, or in
+    `server_timezone` whatever `timezone` asks for (the account's or the server's own zone)."""
+    server_timezone: str = "US/Eastern"
+    """The zone of the "server" reading of the dates: any IANA name (DST and half hours too)."""
+    date_header: bool = True
+    """Whether answers carry a `Date` header (the sandbox's clock)."""
     total_count: str = "total"
     max_page_size: int = 1000
     above_max_page_size: str = "cap"
@@ -83,6 +90,11 @@ class Readings:
                 raise ValueError(msg)
         if self.max_page_size < 1:
             raise ValueError("Readings.max_page_size must be positive")
+        try:
+            ZoneInfo(self.server_timezone)
+        except (ValueError, KeyError, OSError):
+            msg = f"Readings.server_timezone {self.server_timezone!r} is not a zone name"
+            raise ValueError(msg) from None
 
 
 @dataclass
@@ -112,6 +124,11 @@ class DataSpec:
     """Share of records whose instant carries milliseconds (served only with Readings.subsecond)."""
     dst_records: int | None = None
     """Records placed in the repeated autumn hour of US/Eastern; None = min(60, records // 50)."""
+    visibility_lag: timedelta = timedelta(0)
+    """Every record becomes visible this long after its changeDate (on the sandbox's clock)."""
+    late_share: float = 0.0
+    """Share of records that become visible late, each by a seeded lag of up to `late_by`."""
+    late_by: timedelta = timedelta(0)
 
 
 FAULT_KINDS = (

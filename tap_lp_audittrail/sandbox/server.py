@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import random
 import socket
 import threading
@@ -55,6 +56,8 @@ class Stats:
     requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
+    served: int = 0
+    """Records served by the audit endpoint, all requests together."""
     log: list[LogEntry] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -72,6 +75,11 @@ class Stats:
                 self.faults[fault] += 1
             self.log.append(LogEntry(time.monotonic(), endpoint, status, fault, args))
 
+    def count_served(self, records: int) -> None:
+        """Count the records one audit answer holds."""
+        with self.lock:
+            self.served += records
+
     def count_fault(self, kind: str) -> None:
         """Count an injection that does not replace the answer (latency)."""
         with self.lock:
@@ -84,6 +92,7 @@ class Stats:
             self.faults.clear()
             self.statuses.clear()
             self.log.clear()
+            self.served = 0
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -105,6 +114,20 @@ class _QuietHandler(WSGIRequestHandler):
 
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
         self.close_connection = True
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` of an answer: the sandbox's clock, not the host's."""
+        sandbox: Sandbox | None = getattr(self.server, "sandbox", None)
+        if sandbox is None or timestamp is not None:
+            return super().date_time_string(timestamp)
+        return email.utils.formatdate(sandbox.now().timestamp(), usegmt=True)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        """Every header, but `Date` only when the readings say the server sends it."""
+        sandbox: Sandbox | None = getattr(self.server, "sandbox", None)
+        if keyword == "Date" and sandbox is not None and not sandbox.readings.date_header:
+            return
+        super().send_header(keyword, value)
 
 
 class Sandbox:
@@ -134,6 +157,10 @@ class Sandbox:
         self.credentials = Credentials(account_id=account_id)
         self.tokens = TokenStore(ttl=bearer_ttl_seconds)
         self.permission_granted = True
+        self.clock_shift = timedelta(0)
+        """The sandbox's clock runs this much ahead of the host's (negative: behind)."""
+        self.frozen_at: datetime | None = None
+        """When set, the sandbox's clock stands still at this instant."""
         self.on_audit_request: Callable[[int], Any] | None = None
         self.stats = Stats()
         self.stop_event = threading.Event()
@@ -175,6 +202,7 @@ class Sandbox:
                 plain_shutdown(request)
 
         server.shutdown_request = shutdown_request  # type: ignore[method-assign]
+        server.sandbox = self  # type: ignore[attr-defined]
         self._server = server
         self.port = server.socket.getsockname()[1]
         self._thread = threading.Thread(
@@ -210,6 +238,20 @@ class Sandbox:
     def host_port(self) -> str:
         """What the Domain API answers as baseURI."""
         return f"{self.host}:{self.port}"
+
+    # ---------------------------------------------------------------- clock
+    def now(self) -> datetime:
+        """The sandbox's time: what its `Date` headers say, and what decides visibility."""
+        if self.frozen_at is not None:
+            return self.frozen_at
+        return datetime.now(timezone.utc) + self.clock_shift
+
+    def set_clock(self, at: datetime | None = None, *, shift: timedelta | None = None) -> None:
+        """Stop the clock at `at` (None: let it run again), or shift it against the host's."""
+        self.frozen_at = at
+        if shift is not None:
+            self.clock_shift = shift
+        self.app.invalidate()
 
     # ---------------------------------------------------------------- auth & faults
     def issue_bearer(self) -> str:
@@ -273,12 +315,14 @@ class Sandbox:
         automatic_updates: bool = True,
         users: Iterable[str] | None = None,
         object_types: Iterable[str] | None = None,
+        visible_at: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Exactly what a complete extraction must return, as dicts of the 14 API fields.
 
         Records with instant in [start, end), sorted by instant then insertion order; changeDate
         is UTC isoformat with microseconds (truncated to the second unless readings.subsecond).
-        ``object_types`` matches served objectType strings (or element keys).
+        ``object_types`` matches served objectType strings (or element keys). ``visible_at``
+        keeps only the records visible at that time of the sandbox's clock (default: all).
         """
         store, readings = self.store, self.readings
         subsecond = readings.subsecond
@@ -292,8 +336,11 @@ class Sandbox:
             idx = list((store.order_us if subsecond else store.order_s)[a:b])
         vals = store.pool.values
         out = []
+        seen_by = None if visible_at is None else to_us(visible_at)
         for i in idx:
             if store.flags[i] & mask:
+                continue
+            if seen_by is not None and store.vis[i] > seen_by:
                 continue
             kind = store.otypes[store.otype[i]]
             served = served_type(kind, readings)

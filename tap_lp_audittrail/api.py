@@ -1,0 +1,354 @@
+"""API access: one run's client of the Audit Trail endpoint.
+
+Hosts, auth, the query of each page, and the checks of every answer. It adapts the query once
+when the server refuses part of it (actionType, the timezone, the page size), renews a token
+once on a 401, and notes the server's own time from the `Date` header of its answers, which
+the bookmarks follow (never the host's clock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import functools
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import requests
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_lp_audittrail.auth import (
+    AUDIT_SERVICE,
+    Authenticator,
+    DomainResolver,
+    build_authenticator,
+    service_url,
+)
+from tap_lp_audittrail.elements import ObjectTypeIndex
+from tap_lp_audittrail.errors import AuthError, ServerAnswerError
+from tap_lp_audittrail.paging import ServerTraits
+from tap_lp_audittrail.query import AuditQuery
+from tap_lp_audittrail.records import (
+    API_FIELDS,
+    UTC,
+    MalformedRecordError,
+    Row,
+    to_row,
+)
+from tap_lp_audittrail.transport import (
+    RetryPolicy,
+    Transport,
+    raise_for_status,
+    read_json,
+    server_message,
+)
+from tap_lp_audittrail.windows import Window
+
+logger = logging.getLogger("tap-lp-audittrail")
+
+#: Zones the tap asks the server to render changeDate in, best first: all have a zero offset
+#: and no DST, so a rendered time maps to exactly one instant, and dates mean UTC dates
+#: whether the server reads fromDate/toDate in the requested zone or in UTC.
+TIMEZONE_CANDIDATES = ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Atlantic/Reykjavik", "Africa/Abidjan")
+MIN_PAGE_SIZE = 10
+_VALIDATION_WORDS = (
+    "cannot query field",
+    "unknown argument",
+    "syntax error",
+    "unknown type",
+    "validation",
+)
+
+
+class UnauthorizedError(FatalAPIError):
+    """A 401: the token may be renewed once."""
+
+    def __init__(self, message: str, generation: int) -> None:
+        super().__init__(message)
+        self.generation = generation  # of the token the refused request carried
+
+
+class QueryRefusedError(FatalAPIError):
+    """A 400 or a GraphQL validation error: the tap may adapt its query once, else stop."""
+
+    def __init__(self, label: str, server_text: str) -> None:
+        super().__init__(f"{label}: {server_text}")
+        self.server_text = server_text
+
+
+class AuditClient:
+    """One run's access to the Audit Trail: hosts, auth, and what it learned of the server.
+
+    Shared by every stream of the run, and by their window threads.
+    """
+
+    def __init__(self, config: Mapping[str, Any], index: ObjectTypeIndex) -> None:
+        self.config = config
+        self.index = index
+        self.transport = Transport(
+            timeout=float(config["request_timeout"]),
+            policy=RetryPolicy(
+                max_retry_seconds=float(config["max_retry_seconds"]),
+                initial_wait=float(config["retry_initial_wait"]),
+            ),
+            pool_size=max(10, int(config["max_concurrency"]) + 2),
+        )
+        self.resolver = DomainResolver(
+            self.transport,
+            config["domain_api_url"],
+            str(config["account_id"]),
+        )
+        self.authenticator: Authenticator = build_authenticator(
+            config,
+            self.transport,
+            self.resolver,
+        )
+        self.traits = ServerTraits(page_size=int(config["page_size"]))
+        self.fields: tuple[str, ...] = API_FIELDS
+        self._timezone = 0
+        self._lock = threading.Lock()
+        self._audit_url: str | None = None
+        self.slots = threading.Semaphore(max(1, int(config["max_concurrency"])))
+        self.unknown_object_types: Counter[str] = Counter()
+        #: The earliest `Date` the audit endpoint answered with in this run: the server's time
+        #: when the read began.
+        self.server_start: dt.datetime | None = None
+        self.closed = False
+
+    @property
+    def timezone(self) -> str:
+        """The zone the server renders changeDate in for this run."""
+        return TIMEZONE_CANDIDATES[self._timezone]
+
+    @property
+    def audit_url(self) -> str:
+        """The audit endpoint: on `domain` if set, else on the host the Domain API names."""
+        with self._lock:
+            if self._audit_url is None:
+                host = self.config.get("domain") or self.resolver.host(AUDIT_SERVICE)
+                account = quote(str(self.config["account_id"]), safe="")
+                self._audit_url = (
+                    f"{service_url(host)}/api/account/{account}/configuration/metadata/audit"
+                )
+            return self._audit_url
+
+    def query(
+        self, window: Window, offset: int, first: int, component_types: Sequence[str]
+    ) -> AuditQuery:
+        """The auditData query for one page, with this run's settings."""
+        return AuditQuery(
+            from_date=window.from_date,
+            to_date=window.to_date,
+            first=first,
+            offset=offset,
+            timezone=self.timezone,
+            fields=self.fields,
+            language=self.config["language"],
+            lpa=bool(self.config["include_lpa"]),
+            automatic_updates=bool(self.config["include_automatic_updates"]),
+            users=tuple(self.config.get("users") or ()),
+            component_types=tuple(component_types),
+        )
+
+    def fetch_page(
+        self,
+        what: str,
+        window: Window,
+        offset: int,
+        first: int,
+        component_types: Sequence[str],
+        *,
+        cancelled: threading.Event | None = None,
+    ) -> tuple[list[Row], int | None, int]:
+        """One page of a window: rows, X-Total-Count, and the page size really asked for."""
+        renewed = False
+        while True:
+            query = self.query(window, offset, min(first, self.traits.page_size), component_types)
+            label = f"{what} window {window.from_date}..{window.to_date} offset {offset}"
+            try:
+                rows, total = self.transport.call(
+                    label,
+                    functools.partial(self._post, query),
+                    functools.partial(self._read_page, query=query, label=label),
+                    cancelled,
+                )
+            except UnauthorizedError as exc:
+                if exc.generation <= self.authenticator.accepted_generation:
+                    renewed = False  # that token had worked: it expired, it was not refused
+                if not renewed and self.authenticator.renew(exc.generation):
+                    renewed = True
+                    logger.info("%s: 401, renewing the token once", label)
+                    continue
+                msg = (
+                    f"{label}: LivePerson refused {self.authenticator.credential_names} "
+                    f"(HTTP 401: {exc}). Check these settings"
+                    + (
+                        ", or issue a new token"
+                        if self.authenticator.credential_names == "bearer_token"
+                        else ""
+                    )
+                    + "."
+                )
+                raise AuthError(msg) from None
+            except QueryRefusedError as exc:
+                if self._adapt(exc.server_text, query):
+                    renewed = False  # the token was accepted: a later 401 may renew again
+                    continue
+                raise
+            return rows, total, query.first
+
+    def _post(self, query: AuditQuery) -> requests.Response:
+        body = {"query": query.text()}
+        url = self.audit_url
+        # The slot bounds requests in flight; parsing the answer happens after it is freed.
+        # A thread may wait long for a slot: it looks at the run-wide pause again once it has one.
+        with self.slots:
+            self.transport.throttle.wait()
+            return self.transport.session.post(
+                url,
+                json=body,
+                headers={"Accept": "application/json"},
+                auth=self.authenticator,
+                timeout=self.transport.timeout,
+            )
+
+    def _read_page(
+        self, response: requests.Response, query: AuditQuery, label: str
+    ) -> tuple[list[Row], int | None]:
+        status = response.status_code
+        if status < 300:
+            self._observe_date(response.headers.get("Date"))
+        if status == 401:
+            raise UnauthorizedError(
+                server_message(response), self.authenticator.generation_of(response.request)
+            )
+        if status < 300 or status in (400, 403):
+            # Answers given only after authentication: the token works.
+            self.authenticator.accepted(response.request)
+        if status == 403:
+            msg = (
+                f"{label}: HTTP 403: {server_message(response)}. LivePerson accepted "
+                f"{self.authenticator.credential_names} but it lacks the permission to read "
+                "the Audit Trail: grant the API key (or the user's profile) the "
+                "account-configuration read permission that covers the Audit Trail."
+            )
+            raise AuthError(msg)
+        if status == 400:
+            raise QueryRefusedError(label, f"HTTP 400: {server_message(response)}")
+        raise_for_status(response, label)
+        body = read_json(response, label)
+        if not isinstance(body, dict):
+            msg = f"{label}: the answer is JSON but not an object"
+            raise ServerAnswerError(msg, response)
+        if body.get("errors"):
+            message = server_message(response)
+            if any(word in message.casefold() for word in _VALIDATION_WORDS):
+                raise QueryRefusedError(label, message)
+            msg = f"{label}: the server answered GraphQL errors: {message}"
+            raise ServerAnswerError(msg, response)
+        data = body.get("data")
+        records = data.get("auditData", ...) if isinstance(data, dict) else ...
+        if records is ...:
+            msg = f"{label}: the answer has no data.auditData"
+            raise ServerAnswerError(msg, response)
+        if records is None:
+            records = []
+        if not isinstance(records, list):
+            msg = f"{label}: data.auditData is not a list"
+            raise ServerAnswerError(msg, response)
+        zone = ZoneInfo(query.timezone)
+        rows = []
+        for number, raw in enumerate(records):
+            try:
+                rows.append(to_row(raw, zone))
+            except MalformedRecordError as exc:
+                msg = f"{label}: record {number} of the page: {exc}"
+                raise ServerAnswerError(msg, response) from None
+        return rows, _total(response.headers.get("X-Total-Count"))
+
+    def _observe_date(self, header: str | None) -> None:
+        instant = server_time(header)
+        if instant is None:
+            return
+        with self._lock:
+            if self.server_start is None or instant < self.server_start:
+                self.server_start = instant
+
+    def _adapt(self, message: str, query: AuditQuery) -> bool:
+        """Change the query after the server refused part of it; False if nothing fits."""
+        folded = message.casefold()
+        with self._lock:
+            if "actiontype" in folded:
+                if "actionType" in self.fields:
+                    self.fields = tuple(f for f in self.fields if f != "actionType")
+                    logger.warning(
+                        "The server refuses the field actionType (%s); it is null in "
+                        "every record of this run.",
+                        message,
+                    )
+                    return True
+                return "actionType" in query.fields  # another thread dropped it already
+            if "timezone" in folded or query.timezone.casefold() in folded:
+                if query.timezone != self.timezone:
+                    return True
+                if self._timezone + 1 < len(TIMEZONE_CANDIDATES):
+                    self._timezone += 1
+                    logger.warning(
+                        "The server refuses the timezone %s (%s); asking for %s",
+                        query.timezone,
+                        message,
+                        self.timezone,
+                    )
+                    return True
+                return False
+            if any(word in folded for word in ("first", "page size", "limit")):
+                if query.first != self.traits.page_size:
+                    return True
+                if self.traits.page_size > MIN_PAGE_SIZE:
+                    # Take the largest the server names (e.g. "must not exceed 200"), else halve.
+                    named = [
+                        int(n)
+                        for n in re.findall(r"\d+", message)
+                        if MIN_PAGE_SIZE <= int(n) < query.first
+                    ]
+                    self.traits.page_size = (
+                        max(named) if named else max(MIN_PAGE_SIZE, self.traits.page_size // 2)
+                    )
+                    logger.warning(
+                        "The server refuses pages of %d (%s); asking for %d",
+                        query.first,
+                        message,
+                        self.traits.page_size,
+                    )
+                    return True
+        return False
+
+    def close(self) -> None:
+        """End the login session, if any."""
+        self.closed = True
+        self.authenticator.close()
+        self.transport.closed.set()
+
+
+def _total(header: str | None) -> int | None:
+    try:
+        return int(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def server_time(header: str | None) -> dt.datetime | None:
+    """The instant an HTTP `Date` header names, or None when it is missing or unreadable."""
+    if not header:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

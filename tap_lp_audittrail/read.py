@@ -1,0 +1,457 @@
+"""The run's one read of the audit trail, and its fan-out to every selected stream.
+
+How a change travels (docs/architecture.md draws it):
+
+1. `api.AuditClient.fetch_page` asks for one page of one date window and checks the answer.
+2. `paging.WindowPager` pages through the window: every changeDate group whole, in order.
+3. `concurrency.in_order` reads many windows side by side and hands their pages on in order.
+4. `TrailRead` (here) trusts what each answer holds, not the window's UTC bounds: it cuts a
+   window's answer where the next window's answer begins, so that whatever zone the server
+   reads the dates in, and whether toDate is inclusive, every change is handed on once, in
+   order. At the start of the range it looks one day further back when the first window
+   shows nothing before the start (the server may read the dates in a zone behind UTC).
+5. `FanOut` (here) gives each change its `id` once and writes it to `audit_trail` and to its
+   element stream, if they are selected and have not emitted it already (bookmarks.py).
+6. After each window, a checkpoint moves every stream's bookmark to where the read stands and
+   writes STATE; at the end, to where the complete read reached.
+
+One read serves every selected stream. It asks the server to filter by `componentTypes` only
+when every selected stream has codes (then the union of their codes): otherwise the whole
+trail is read once and sorted on the tap's side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from tap_lp_audittrail import sdk_shim
+from tap_lp_audittrail.bookmarks import Bookmark
+from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order
+from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
+from tap_lp_audittrail.output import SingerOutput
+from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
+from tap_lp_audittrail.records import UTC, IdAssigner, Row, format_utc, parse_utc
+from tap_lp_audittrail.windows import DAY, MAX_WEST, Window, WindowPlanner, floor_day
+
+if TYPE_CHECKING:
+    from singer_sdk import Stream, Tap
+
+    from tap_lp_audittrail.api import AuditClient
+
+logger = logging.getLogger("tap-lp-audittrail")
+
+WHAT = "audit trail"
+#: LivePerson keeps 13 months of changes: where a stream with no bookmark and no start_date starts.
+RETENTION_MONTHS = 13
+
+
+def months_ago(now: dt.datetime, months: int) -> dt.datetime:
+    """Midnight UTC `months` calendar months before `now`."""
+    index = now.year * 12 + now.month - 1 - months
+    year, month = divmod(index, 12)
+    return dt.datetime(year, month + 1, min(now.day, 28), tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A window is done: every change before `position`, and its whole group, is handed on."""
+
+    position: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class WindowDone:
+    """End-of-window marker: pages asked for, and records the window's answers held."""
+
+    pages: int
+    records: int
+
+
+class TrailRead:
+    """Every change in [start, end), once each, in changeDate order, each group whole."""
+
+    def __init__(  # noqa: PLR0917
+        self,
+        client: AuditClient,
+        start: dt.datetime,
+        end: dt.datetime,
+        component_types: Sequence[str],
+        window_days: int,
+        concurrency: int,
+    ) -> None:
+        self.client = client
+        self.start, self.end = start, end
+        self.component_types = tuple(component_types)
+        self.window_days = window_days
+        self.concurrency = concurrency
+        self.handed_on = 0
+
+    def __iter__(self) -> Iterator[list[Row] | Checkpoint]:
+        """Batches of changes, and a checkpoint after each window."""
+        planner = WindowPlanner(
+            self.start, self.end, self.window_days, self.client.traits.records_per_page
+        )
+        logger.info(
+            "%s: reading %s to %s in date windows of 1 to %d days%s",
+            WHAT,
+            self.start.isoformat(),
+            self.end.isoformat(),
+            self.window_days,
+            f" (componentTypes {', '.join(self.component_types)})" if self.component_types else "",
+        )
+        position: dt.datetime | None = None
+        first = True
+        produce = functools.partial(self._produce, planner)
+        for lane, item in in_order(planner, produce, self.concurrency):
+            if first:
+                first = False
+                for rows in self._before_start(lane):
+                    position = self._in_order(rows, position, lane.window)
+                    yield rows
+            if isinstance(item, WindowDone):
+                self._log_window(lane.window, item)
+                yield Checkpoint(position)
+                continue
+            rows = self._cut(lane, item)
+            if rows:
+                position = self._in_order(rows, position, lane.window)
+                yield rows
+
+    def _produce(
+        self, planner: WindowPlanner, lane: Lane, stop: threading.Event
+    ) -> Iterator[list[Row] | WindowDone]:
+        """One window's pages, read by its own thread; its head is known after its first page."""
+        window = lane.window
+        records = 0
+
+        def stop_at() -> dt.datetime:
+            successor = lane.successor
+            following = successor.head.peek() if successor is not None else None
+            return window.stop_at if following is None else min(window.stop_at, following)
+
+        pager = WindowPager(window, self.client.traits, stop_at)
+
+        def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
+            nonlocal records
+            if stop.is_set():
+                raise CancelledError
+            rows, total, asked = self.client.fetch_page(
+                WHAT, window, offset, first, self.component_types, cancelled=stop
+            )
+            if offset == 0 and not lane.head.known:
+                lane.head.set(rows[0].instant if rows else None)
+            records = max(records, offset + len(rows))
+            return rows, total, asked
+
+        yield from read_window(pager, fetch)
+        planner.page_size = self.client.traits.records_per_page
+        planner.observe(window, records)
+        yield WindowDone(pager.pages, records)
+
+    def _before_start(self, lane: Lane) -> Iterator[list[Row]]:
+        """The day before the first window, when that window shows nothing before the start.
+
+        If the server reads the dates in a zone behind UTC, the first window's answer begins
+        after the UTC midnight it names, perhaps after the start. An answer with a change
+        before the start proves it covers the start; otherwise the day before is read too.
+        """
+        if self.start - floor_day(self.start) >= MAX_WEST:
+            return  # even 12 h behind UTC, the first window's dates begin before the start
+        head = lane.head.wait()
+        if head is not None and head < self.start:
+            return
+        window = lane.window.before()
+        cut = window.stop_at if head is None else min(window.stop_at, head)
+        pager = WindowPager(window, self.client.traits, lambda: cut)
+
+        def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
+            return self.client.fetch_page(WHAT, window, offset, first, self.component_types)
+
+        for rows in read_window(pager, fetch):
+            kept = [row for row in rows if self.start <= row.instant < min(cut, self.end)]
+            if kept:
+                yield kept
+
+    def _cut(self, lane: Lane, rows: list[Row]) -> list[Row]:
+        """The changes of a window's page that this window hands on.
+
+        Those before the next window's answer begins, and inside the run's range.
+        """
+        upper = self.end
+        if rows[-1].instant >= lane.window.shared_from and lane.successor is not None:
+            following = lane.successor.head.wait()
+            if following is not None:
+                upper = min(upper, following)
+        lower = self.start
+        if rows[0].instant >= lower and rows[-1].instant < upper:
+            return rows
+        return [row for row in rows if lower <= row.instant < upper]
+
+    def _in_order(
+        self, rows: list[Row], position: dt.datetime | None, window: Window
+    ) -> dt.datetime:
+        """Refuse a change older than one handed on already.
+
+        No reading of the dates explains it, and the tap would emit it out of order or drop it.
+        """
+        if position is not None and rows[0].instant < position:
+            msg = (
+                f"{WHAT} window {window.from_date}..{window.to_date}: the server answered a "
+                f"change at {rows[0].instant.isoformat()}, before {position.isoformat()} which "
+                "an earlier window had shown already. The answers of consecutive date windows "
+                "overlap in a way the tap does not know how to read; it stops rather than "
+                "risk a gap or a duplicate."
+            )
+            raise PagingError(msg)
+        self.handed_on += len(rows)
+        return rows[-1].instant
+
+    def _log_window(self, window: Window, done: WindowDone) -> None:
+        span = (self.end - self.start).total_seconds() or 1.0
+        reached = min(window.end, self.end)
+        logger.info(
+            "%s: window %s..%s done: %d records in %d pages; %d handed on so far, %.0f%% of "
+            "the time range",
+            WHAT,
+            window.from_date,
+            window.to_date,
+            done.records,
+            done.pages,
+            self.handed_on,
+            max(0.0, 100 * (reached - self.start).total_seconds() / span),
+        )
+
+
+@dataclass
+class Target:
+    """One selected stream as the read sees it: its bookmark, and how its records are written."""
+
+    stream: Stream
+    bookmark: Bookmark
+    start: dt.datetime
+    #: The start of its RECORD lines when records go out as they are; None: through the SDK.
+    prefix: bytes | None
+    emitted: int = 0
+    skipped: int = 0
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class FanOut:
+    """Hands every change of the read to each selected stream it belongs to, once."""
+
+    def __init__(
+        self,
+        tap: Tap,
+        targets: dict[str, Target],
+        index: ObjectTypeIndex,
+        lookback: dt.timedelta,
+    ) -> None:
+        self.tap = tap
+        self.targets = targets
+        self.index = index
+        self.lookback = lookback
+        writer = tap.message_writer
+        self.writer = writer if type(writer) is SingerOutput else None
+        self.all_changes = targets.get(ALL_CHANGES_STREAM)
+        self.unknown: dict[str, int] = {}
+        self._since_state = 0
+
+    def run(self, read: TrailRead, server_start: dt.datetime | None) -> None:
+        """Emit every change of `read`, writing STATE after its windows and at its end."""
+        for name, target in self.targets.items():
+            sdk_shim.write_schema(target.stream)
+            logger.info("%s: reading from %s", name, target.start.isoformat())
+        ids = IdAssigner()
+        position: dt.datetime | None = None
+        for item in read:
+            if isinstance(item, Checkpoint):
+                if item.position is not None:
+                    position = item.position
+                    self._checkpoint(position, read.client.server_start, complete_to=None)
+                continue
+            self._emit(item, ids)
+        server_start = read.client.server_start
+        complete_to = None if server_start is None else min(server_start, read.end)
+        reached = position if complete_to is None else max(position or complete_to, complete_to)
+        if reached is not None:
+            self._checkpoint(reached, server_start, complete_to=complete_to, force=True)
+        elif server_start is None:
+            logger.info(
+                "The server sent no Date header: bookmarks follow the changes read only, so a "
+                "stream with no new change reads its last %s again next time.",
+                self.lookback,
+            )
+        for name, target in self.targets.items():
+            logger.info(
+                "%s: %d changes emitted; %d read again and skipped (emitted by an earlier run)",
+                name,
+                target.emitted,
+                target.skipped,
+            )
+            sdk_shim.mark_state_unflushed(target.stream)
+
+    def _emit(self, rows: list[Row], ids: IdAssigner) -> None:
+        extracted = format_utc(dt.datetime.now(tz=UTC)).encode()
+        suffix = b',"time_extracted":"' + extracted + b'"}\n'
+        lines: list[bytes] = []
+        all_changes = self.all_changes
+        targets = self.targets
+        stream_of = self.index.stream_of
+        for row in rows:
+            record = row.record
+            record_id = record["id"] = ids.assign(record)
+            element = stream_of(record["objectType"])
+            if element is None:
+                kind = str(record["objectType"])
+                self.unknown[kind] = self.unknown.get(kind, 0) + 1
+            encoded: bytes | None = None
+            for target in (all_changes, targets.get(element) if element else None):
+                if target is None or row.instant < target.start:
+                    continue
+                if not target.bookmark.first_emission(record_id, row.instant):
+                    target.skipped += 1
+                    continue
+                target.emitted += 1
+                self._since_state += 1
+                if target.prefix is not None and self.writer is not None:
+                    if encoded is None:
+                        encoded = _encode(record)
+                    lines.append(target.prefix + encoded + suffix)
+                    continue
+                if lines:
+                    self._flush(lines)
+                for message in sdk_shim.record_messages(target.stream, dict(record)):
+                    self.tap.write_message(message)
+        if lines:
+            self._flush(lines)
+
+    def _flush(self, lines: list[bytes]) -> None:
+        assert self.writer is not None
+        self.writer.write_records(b"".join(lines))
+        lines.clear()
+
+    def _checkpoint(
+        self,
+        position: dt.datetime,
+        server_start: dt.datetime | None,
+        *,
+        complete_to: dt.datetime | None,
+        force: bool = False,
+    ) -> None:
+        seen = 0
+        for target in self.targets.values():
+            if position < target.start:
+                continue
+            bookmark = target.bookmark
+            bookmark.checkpoint(position, server_start, self.lookback, complete_to=complete_to)
+            bookmark.to_state(target.stream.get_context_state(None))
+            seen += len(bookmark.seen)
+        # A STATE carries every id of the look-back; near the present that is thousands. Write
+        # one when the records since the last one outweigh it, so its cost per record is small.
+        if force or 4 * self._since_state >= seen:
+            self.tap.state_writer.write_state(self.tap.state)
+            self._since_state = 0
+
+
+def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
+    """The run's one read for every selected stream: plan it, fan it out, write its state."""
+    config = tap.config
+    now = dt.datetime.now(tz=UTC)
+    floor = (
+        parse_utc(config["start_date"])
+        if config.get("start_date")
+        else months_ago(now, RETENTION_MONTHS)
+    )
+    end = parse_utc(config["end_date"]) if config.get("end_date") else floor_day(now) + 2 * DAY
+    lookback = dt.timedelta(minutes=float(config["lookback_minutes"]))
+    targets = {}
+    for stream in streams:
+        state = stream.get_context_state(None)
+        bookmark = Bookmark.from_state(state, lookback)
+        if bookmark.read_to is not None and "reread_from" not in state:
+            logger.info(
+                "%s: the state has no `reread_from` (an older version wrote it): reading again "
+                "from %s; what that run emitted since then comes again, under the same ids",
+                stream.name,
+                bookmark.reread_from,
+            )
+        prefix = (
+            b'{"type":"RECORD","stream":' + _encode(stream.name) + b',"record":'
+            if sdk_shim.writes_records_as_they_are(stream)
+            else None
+        )
+        targets[stream.name] = Target(stream, bookmark, bookmark.start(floor), prefix)
+    if not targets:
+        return
+    start = min(target.start for target in targets.values())
+    if start >= end:
+        logger.info(
+            "Nothing to read: start %s is not before end %s", start.isoformat(), end.isoformat()
+        )
+        return
+    codes = [getattr(target.stream, "component_types", ()) for target in targets.values()]
+    component_types = (
+        tuple(dict.fromkeys(code for group in codes for code in group)) if all(codes) else ()
+    )
+    read = TrailRead(
+        client,
+        start,
+        end,
+        component_types,
+        window_days=int(config["window_days"]),
+        concurrency=int(config["max_concurrency"]),
+    )
+    fan_out = FanOut(tap, targets, client.index, lookback)
+    fan_out.run(read, client.server_start)
+    client.unknown_object_types.update(fan_out.unknown)
+
+
+def connection_test(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
+    """`--test`: domain, auth and one page over the whole range, one record per stream found."""
+    config = tap.config
+    now = dt.datetime.now(tz=UTC)
+    start = (
+        parse_utc(config["start_date"])
+        if config.get("start_date")
+        else months_ago(now, RETENTION_MONTHS)
+    )
+    end = parse_utc(config["end_date"]) if config.get("end_date") else floor_day(now) + 2 * DAY
+    rows, total, _ = client.fetch_page(
+        "connection test", Window(start, end, last=True), 0, client.traits.page_size, ()
+    )
+    wanted = {stream.name: stream for stream in streams}
+    written: list[str] = []
+    ids = IdAssigner()
+    for row in rows:
+        record = row.record
+        record["id"] = ids.assign(record)
+        element = client.index.stream_of(record["objectType"])
+        for name in (ALL_CHANGES_STREAM, element):
+            stream = wanted.pop(name, None) if name else None
+            if stream is None:
+                continue
+            sdk_shim.write_schema(stream)
+            for message in sdk_shim.record_messages(stream, dict(record)):
+                tap.write_message(message)
+            written.append(stream.name)
+    logger.info(
+        "Connection test passed: %s reached with %s; one page read (%d changes, X-Total-Count "
+        "%s); one record written for each stream that page holds a change of (%s); the other "
+        "streams had none on it (%s)",
+        client.audit_url,
+        client.authenticator.credential_names,
+        len(rows),
+        total,
+        ", ".join(written) or "none",
+        ", ".join(wanted) or "none",
+    )
