@@ -120,7 +120,7 @@ class TrailRead:
                 self._log_window(lane.window, item)
                 yield Checkpoint(position)
                 continue
-            rows = self._cut(lane, item)
+            rows = self._cut(lane, item, planner)
             if rows:
                 position = self._in_order(rows, position, lane.window)
                 yield rows
@@ -180,16 +180,25 @@ class TrailRead:
             if kept:
                 yield kept
 
-    def _cut(self, lane: Lane, rows: list[Row]) -> list[Row]:
+    def _cut(self, lane: Lane, rows: list[Row], planner: WindowPlanner) -> list[Row]:
         """The changes of a window's page that this window hands on.
 
-        Those before the next window's answer begins, and inside the run's range.
+        Those before the next window's answer begins, and inside the run's range. An answer
+        that reaches into the next one shows the server reads toDate as inclusive (exclusive,
+        no zone makes two answers overlap): later windows then name their last day.
         """
         upper = self.end
         if rows[-1].instant >= lane.window.shared_from and lane.successor is not None:
             following = lane.successor.head.wait()
             if following is not None:
                 upper = min(upper, following)
+                if rows[-1].instant >= following and not planner.inclusive:
+                    planner.inclusive = True
+                    logger.info(
+                        "%s: the answers of consecutive windows overlap: the server reads "
+                        "toDate as inclusive; later windows name their last day",
+                        WHAT,
+                    )
         lower = self.start
         if rows[0].instant >= lower and rows[-1].instant < upper:
             return rows

@@ -48,6 +48,9 @@ class Window:
     start: dt.datetime
     end: dt.datetime
     last: bool = False
+    #: Whether the server has shown that it reads toDate as inclusive: then toDate names the
+    #: window's last day, and consecutive answers tile the timeline without overlapping.
+    inclusive: bool = False
 
     @property
     def from_date(self) -> str:
@@ -62,7 +65,8 @@ class Window:
         answer reaches up to a day further, and the read cuts it where the next window begins.
         """
         end = self.end + MAX_EAST if self.last else self.end
-        return ceil_day(end).date().isoformat()
+        day = ceil_day(end) - DAY if self.inclusive else ceil_day(end)
+        return max(day, floor_day(self.start)).date().isoformat()
 
     @property
     def stop_at(self) -> dt.datetime:
@@ -77,19 +81,24 @@ class Window:
     def before(self) -> Window:
         """The day before this window: read when this one shows nothing before its start."""
         day = floor_day(self.start)
-        return Window(day - DAY, day)
+        return Window(day - DAY, day, inclusive=self.inclusive)
 
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
-class WindowPlanner:
-    """Windows cut as the run goes: each about one page of records, given the density so far.
+#: Pages a window is sized to hold: its last page is partly empty, so fewer, larger windows
+#: cost fewer requests, while more windows than request slots keep every slot busy.
+PAGES_PER_WINDOW = 32
 
-    A window's pages are read one after another, but windows are read side by side: windows
-    of about one page let every request slot work, while windows of many empty days would
-    each cost a request for nothing. The first windows span one day; later ones between one
-    day and `max_days`, from the density of the windows before.
+
+class WindowPlanner:
+    """Windows cut as the run goes: each about PAGES_PER_WINDOW pages, given the density so far.
+
+    A window's pages are read one after another, but windows are read side by side. The first
+    windows span one day; later ones between one day and `max_days`, from the density of the
+    windows before. `inclusive` (set once the server shows it reads toDate as inclusive) goes
+    into every window cut after it.
     """
 
     def __init__(self, start: dt.datetime, end: dt.datetime, max_days: int, page_size: int) -> None:
@@ -98,6 +107,7 @@ class WindowPlanner:
         self.max_days = max_days
         self.days = 1  # until a window tells how dense the data are
         self.page_size = page_size
+        self.inclusive = False
         self._lock = threading.Lock()
 
     def observe(self, window: Window, records: int) -> None:
@@ -111,8 +121,8 @@ class WindowPlanner:
                 # about the next days: grow one day at a time.
                 self.days = min(self.max_days, self.days + 1)
                 return
-            # Otherwise about one page a window: shrink at once, grow by doubling.
-            fitting = int(self.page_size / (records / span))
+            # Otherwise about PAGES_PER_WINDOW pages a window: shrink at once, grow by doubling.
+            fitting = int(PAGES_PER_WINDOW * self.page_size / (records / span))
             self.days = max(1, min(self.max_days, fitting, 2 * self.days))
 
     def __iter__(self) -> Iterator[Window]:
@@ -120,6 +130,6 @@ class WindowPlanner:
             with self._lock:
                 days = self.days
             upper = min(floor_day(self.cursor) + dt.timedelta(days=days), self.end)
-            window = Window(self.cursor, upper, last=upper >= self.end)
+            window = Window(self.cursor, upper, last=upper >= self.end, inclusive=self.inclusive)
             self.cursor = upper
             yield window
