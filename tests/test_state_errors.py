@@ -52,7 +52,7 @@ def test_a_good_state_is_taken(sandbox, tmp_path):
     """The control: a state this tap wrote is read, and the run starts at its bookmark."""
     bookmark = {"replication_key": "changeDate", "replication_key_value": "2026-10-01T00:00:00Z"}
     state = {"bookmarks": {"audit_trail": bookmark}}
-    command = tap_command(tmp_path, tap_config(sandbox), state, None)
+    command = tap_command(tmp_path, tap_config(sandbox, lookback_minutes=5), state, None)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [
