@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,7 +29,6 @@ AUDIT_SERVICE = "accountConfigReadOnly"
 LOGIN_SERVICE = "agentVep"
 SENTINEL_SERVICE = "sentinel"
 
-AUTH_METHODS = ("oauth1", "login", "client_credentials", "bearer")
 OAUTH1_KEYS = ("app_key", "app_secret", "access_token", "access_token_secret")
 SECRET_SETTINGS = (*OAUTH1_KEYS, "password", "client_id", "client_secret", "bearer_token")
 
@@ -53,31 +53,27 @@ def service_url(host: str) -> str:
 
 
 def infer_auth_method(config: Mapping[str, Any]) -> str | None:
-    """The method the credentials given point to, or None when they do not tell."""
+    """The method `auth_method` names, else the one the credentials given point to.
+
+    The credentials point to a method when one of its credential sets holds all of them;
+    when several do, to the one that needs the fewest settings more. None when no method,
+    or two equally, fit (or no credential is given).
+    """
     if config.get("auth_method"):
         return str(config["auth_method"])
-    has = {
-        key
-        for key in (
-            *OAUTH1_KEYS,
-            "username",
-            "password",
-            "client_id",
-            "client_secret",
-            "bearer_token",
-        )
-        if config.get(key)
-    }
-    candidates = []
-    if has & set(OAUTH1_KEYS) and "username" not in has:
-        candidates.append("oauth1")
-    if "username" in has:
-        candidates.append("login")
-    if has & {"client_id", "client_secret"}:
-        candidates.append("client_credentials")
-    if "bearer_token" in has:
-        candidates.append("bearer")
-    return candidates[0] if len(candidates) == 1 else None
+    given = {key for key in CREDENTIAL_SETTINGS if config.get(key)}
+    if not given:
+        return None
+    fits: dict[str, int] = {}
+    for method in AUTH_TABLE:
+        lacking = [len(needs) - len(given) for needs in method.credentials if given <= set(needs)]
+        if lacking:
+            fits[method.name] = min(lacking)
+    if not fits:
+        return None
+    fewest = min(fits.values())
+    best = [name for name, lacking in fits.items() if lacking == fewest]
+    return best[0] if len(best) == 1 else None
 
 
 class DomainResolver:
@@ -162,6 +158,13 @@ class Authenticator(AuthBase):
     def close(self) -> None:
         """End any session the tap opened."""
 
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
+    ) -> Authenticator:
+        """The authenticator for `config`, which holds this method's credentials."""
+        raise NotImplementedError
+
 
 class OAuth1Authenticator(Authenticator):
     """Signs every request HMAC-SHA1 with the API key (requests-oauthlib)."""
@@ -179,6 +182,13 @@ class OAuth1Authenticator(Authenticator):
             signature_type="AUTH_HEADER",
         )
 
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
+    ) -> Authenticator:
+        """Sign with the API key of `config`; no host needs to be looked up."""
+        return cls(config)
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Sign the request; the JSON body is not part of an OAuth 1.0 signature."""
         return self._oauth(request)
@@ -191,6 +201,13 @@ class BearerAuthenticator(Authenticator):
 
     def __init__(self, token: str) -> None:
         self.token = token
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
+    ) -> Authenticator:
+        """Send `bearer_token` as it is."""
+        return cls(config["bearer_token"])
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add the bearer header."""
@@ -297,6 +314,13 @@ class ClientCredentialsAuthenticator(_TokenAuthenticator):
 
     credential_names = "the OAuth 2.0 client (client_id, client_secret)"
 
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
+    ) -> Authenticator:
+        """A token fetched with the credentials of `config`, from the host `resolver` finds."""
+        return cls(transport, resolver, config)
+
     def __init__(
         self, transport: Transport, resolver: DomainResolver, config: Mapping[str, Any]
     ) -> None:
@@ -334,6 +358,13 @@ class ClientCredentialsAuthenticator(_TokenAuthenticator):
 
 class LoginAuthenticator(_TokenAuthenticator):
     """LivePerson's Login Service: a session with a bearer, kept alive by `refresh`."""
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
+    ) -> Authenticator:
+        """A token fetched with the credentials of `config`, from the host `resolver` finds."""
+        return cls(transport, resolver, config)
 
     def __init__(
         self, transport: Transport, resolver: DomainResolver, config: Mapping[str, Any]
@@ -438,18 +469,73 @@ def _ttl_seconds(value: object) -> float:
         return 8 * 3600.0
 
 
+@dataclass(frozen=True)
+class AuthMethod:
+    """One way into LivePerson: the settings it needs, and the authenticator that uses them."""
+
+    name: str
+    #: How Meltano's settings UI names the method (meltano.yml and the Hub file show it).
+    label: str
+    #: Complete sets of credential settings; the method needs every setting of one set.
+    credentials: tuple[tuple[str, ...], ...]
+    authenticator: type[Authenticator]
+
+    def missing(self, config: Mapping[str, Any]) -> list[str]:
+        """The settings still unset of the credential set closest to complete; [] if one is."""
+        gaps = [[key for key in needs if not config.get(key)] for needs in self.credentials]
+        return min(gaps, key=len)
+
+    def needs_text(self) -> str:
+        """The credential sets in words, e.g. `username and password, or ...`."""
+
+        def words(needs: tuple[str, ...]) -> str:
+            return " and ".join((", ".join(needs[:-1]), needs[-1])) if len(needs) > 1 else needs[0]
+
+        return "; or ".join(words(needs) for needs in self.credentials)
+
+
+#: The one table of auth methods. The config check, the inference of `auth_method`, the
+#: authenticator chosen and meltano.yml's `settings_group_validation` all read it.
+AUTH_TABLE: tuple[AuthMethod, ...] = (
+    AuthMethod("oauth1", "OAuth 1.0 API key", (OAUTH1_KEYS,), OAuth1Authenticator),
+    AuthMethod(
+        "login",
+        "Login Service (username and password, or API key) to a bearer token",
+        (("username", "password"), ("username", *OAUTH1_KEYS)),
+        LoginAuthenticator,
+    ),
+    AuthMethod(
+        "client_credentials",
+        "OAuth 2.0 client credentials (Sentinel)",
+        (("client_id", "client_secret"),),
+        ClientCredentialsAuthenticator,
+    ),
+    AuthMethod("bearer", "Bearer token as given", (("bearer_token",),), BearerAuthenticator),
+)
+AUTH_METHODS = tuple(method.name for method in AUTH_TABLE)
+#: Every setting that holds a credential of some method.
+CREDENTIAL_SETTINGS = tuple(
+    dict.fromkeys(key for method in AUTH_TABLE for needs in method.credentials for key in needs)
+)
+
+
+def auth_method(name: str) -> AuthMethod | None:
+    """The table's entry for `name`."""
+    return next((method for method in AUTH_TABLE if method.name == name), None)
+
+
+def settings_group_validation(required: tuple[str, ...] = ("account_id",)) -> list[list[str]]:
+    """Meltano's `settings_group_validation`: each complete set of settings, per method."""
+    return [[*required, *needs] for method in AUTH_TABLE for needs in method.credentials]
+
+
 def build_authenticator(
     config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
 ) -> Authenticator:
     """The authenticator for the configured (or inferred) method."""
-    method = infer_auth_method(config)
-    if method == "oauth1":
-        return OAuth1Authenticator(config)
-    if method == "login":
-        return LoginAuthenticator(transport, resolver, config)
-    if method == "client_credentials":
-        return ClientCredentialsAuthenticator(transport, resolver, config)
-    if method == "bearer":
-        return BearerAuthenticator(config["bearer_token"])
-    msg = f"no usable auth method in the config ({REDACT(str(method))})"
-    raise AuthError(msg)
+    name = infer_auth_method(config)
+    method = auth_method(name) if name else None
+    if method is None:
+        msg = f"no usable auth method in the config ({REDACT(str(name))})"
+        raise AuthError(msg)
+    return method.authenticator.from_config(config, transport, resolver)

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import json
 import re
+from collections.abc import Mapping
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from tap_lp_audittrail.api import AuditClient
 from tap_lp_audittrail.auth import (
     AUTH_METHODS,
-    OAUTH1_KEYS,
     SECRET_SETTINGS,
+    auth_method,
     infer_auth_method,
     is_loopback,
 )
@@ -36,35 +39,51 @@ from tap_lp_audittrail.streams import (
     elements_from_config,
 )
 
-ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_]{1,20}$")
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+
 HOST = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$"
 )
 STREAM_NAMES = (ALL_CHANGES_STREAM, *(e.stream for e in ELEMENTS))
 
-#: Numeric settings: (lowest, highest) accepted; their defaults live in the schema below.
-LIMITS: dict[str, tuple[float, float]] = {
-    "page_size": (10, 10_000),
-    "window_days": (1, 366),
-    "max_concurrency": (1, 32),
-    "request_timeout": (1, 3_600),
-    "max_retry_seconds": (0, 86_400),
-    "lookback_minutes": (0, 10_080),
-    "retry_initial_wait": (0, 600),
-}
-
 
 def _secret(name: str, description: str) -> th.Property:
     return th.Property(name, th.StringType, secret=True, description=description)
 
 
+def _ranged(
+    name: str,
+    kind: type[th.IntegerType | th.NumberType],
+    *,
+    default: float,
+    low: int,
+    high: int,
+    description: str,
+) -> th.Property:
+    """A numeric setting with its default and range; the description states the range."""
+    return th.Property(
+        name,
+        kind(minimum=low, maximum=high),
+        default=default,
+        description=f"{description} ({range_text(low, high)})",
+    )
+
+
+def range_text(low: float, high: float) -> str:
+    """How a range is written in every description of a setting (also meltano.yml's)."""
+    return f"range {low:g} to {high:g}"
+
+
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "account_id",
-        th.StringType,
+        th.StringType(pattern=r"^[A-Za-z0-9_]{1,20}$"),
         required=True,
-        description="LivePerson account (site) id, e.g. 12345678",
+        description="LivePerson account (site) id, e.g. 12345678: letters, digits and _, "
+        "at most 20",
     ),
     th.Property(
         "auth_method",
@@ -105,7 +124,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Where the first run starts; default 13 months ago (LivePerson's retention)",
     ),
     th.Property(
-        "end_date", th.DateTimeType, description="Optional upper bound, exclusive; default: now"
+        "end_date",
+        th.DateTimeType,
+        description="Optional upper bound, exclusive; default: none, the run reads up to the "
+        "newest change",
     ),
     th.Property(
         "include_lpa",
@@ -123,50 +145,66 @@ CONFIG_SCHEMA = th.PropertiesList(
         "users", th.ArrayType(th.StringType), description="Only changes made by these users"
     ),
     th.Property("language", th.StringType, default="en-US", description="Language of the results"),
-    th.Property(
+    _ranged(
         "page_size",
         th.IntegerType,
         default=500,
-        description="Records asked for per request (the server may serve fewer; the "
-        "tap pages on correctly either way)",
+        low=10,
+        high=10_000,
+        description="Records asked for per request (the server may serve fewer; the tap pages on "
+        "correctly either way)",
     ),
-    th.Property(
+    _ranged(
         "window_days",
         th.IntegerType,
         default=7,
-        description="Longest date window in days; windows are sized to about one page "
-        "of records each, from one day up to this",
+        low=1,
+        high=366,
+        description="Longest date window in days; windows are sized to about one page of records "
+        "each, from one day up to this",
     ),
-    th.Property(
+    _ranged(
         "max_concurrency",
         th.IntegerType,
         default=4,
+        low=1,
+        high=32,
         description="Requests in flight at most; windows are read side by side",
     ),
-    th.Property(
-        "request_timeout", th.IntegerType, default=60, description="Seconds to wait for one answer"
+    _ranged(
+        "request_timeout",
+        th.IntegerType,
+        default=60,
+        low=1,
+        high=3_600,
+        description="Seconds to wait for one answer",
     ),
-    th.Property(
+    _ranged(
         "max_retry_seconds",
         th.IntegerType,
         default=900,
+        low=0,
+        high=86_400,
         description="Longest time one request is retried (429, 5xx, network) before the run stops",
     ),
-    th.Property(
+    _ranged(
         "retry_initial_wait",
         th.NumberType,
         default=5,
-        description="First wait in seconds after a 5xx; later waits follow "
-        "LivePerson's 5, 10, 15 s, 2, 4, 8 min schedule in proportion",
+        low=0,
+        high=600,
+        description="First wait in seconds after a 5xx; later waits follow LivePerson's 5, 10, 15 "
+        "s, 2, 4, 8 min schedule in proportion",
     ),
-    th.Property(
+    _ranged(
         "lookback_minutes",
         th.IntegerType,
         default=360,
-        description="Incremental runs re-read this many minutes before the bookmark, so "
-        "that changes LivePerson shows late are still read; ids already emitted are skipped "
-        "(kept in the state). Changes that show up later than this are read only by a full "
-        "refresh",
+        low=0,
+        high=10_080,
+        description="Incremental runs re-read this many minutes before the bookmark, so that "
+        "changes LivePerson shows late are still read; ids already emitted are skipped (kept in "
+        "the state). Changes that show up later than this are read only by a full refresh",
     ),
     th.Property(
         "object_types",
@@ -189,13 +227,28 @@ class TapLPAuditTrail(Tap):
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = SingerOutput
 
+    #: What works and is tested; no BATCH, ACTIVATE_VERSION or structured logging.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.TEST,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+    ]
+
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Check every setting before any request; messages name the setting, never a secret."""
+        """The SDK's validation (which applies the schema's defaults), then the tap's checks.
+
+        Every message names its setting and never holds a secret: the SDK's own messages may
+        quote a value, so the tap's take their place.
+        """
         REDACT.add(*(self._config.get(key) for key in SECRET_SETTINGS))
-        for key, spec in CONFIG_SCHEMA["properties"].items():
-            if "default" in spec and self._config.get(key) is None:
-                self._config[key] = spec["default"]
-        errors = config_errors(self._config)
+        sdk_errors = super()._validate_config(raise_errors=False)
+        errors = config_errors(self._config, self.config_jsonschema)
+        if sdk_errors and not errors:
+            errors = ["config: does not match the settings schema (see --about)"]
         if errors:
             if raise_errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
@@ -272,15 +325,21 @@ class TapLPAuditTrail(Tap):
             )
 
 
-def config_errors(config: dict[str, Any]) -> list[str]:
-    """Every problem of the config, each naming its setting and how to fix it."""
-    errors = [_schema_error(error) for error in Draft7Validator(CONFIG_SCHEMA).iter_errors(config)]
-    account = config.get("account_id")
-    if isinstance(account, str) and not ACCOUNT_ID.match(account):
-        errors.append(
-            "account_id: a LivePerson site id holds only letters, digits and _ "
-            "(at most 20), e.g. 12345678"
-        )
+def settings_schema() -> dict[str, Any]:
+    """The whole config schema: the tap's settings and the SDK's built-in ones."""
+    schema = copy.deepcopy(CONFIG_SCHEMA)
+    TapLPAuditTrail.append_builtin_config(schema)
+    return schema
+
+
+def config_errors(config: Mapping[str, Any], schema: dict[str, Any] | None = None) -> list[str]:
+    """Every problem of the config, each naming its setting and how to fix it.
+
+    The schema's own rules (types, ranges, patterns, allowed values) first, checked as the
+    SDK checks them; then what a schema cannot say.
+    """
+    validator = DEFAULT_JSONSCHEMA_VALIDATOR(schema or settings_schema())
+    errors = [_schema_error(error) for error in validator.iter_errors(dict(config))]
     errors += _auth_errors(config)
     domain = config.get("domain")
     if isinstance(domain, str) and not HOST.match(domain):
@@ -308,14 +367,6 @@ def config_errors(config: dict[str, Any]) -> list[str]:
                 errors.append(f"{key}: {value!r} is not a date-time; use e.g. 2025-01-31T00:00:00Z")
     if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:
         errors.append("end_date: must be after start_date")
-    for key, (low, high) in LIMITS.items():
-        value = config.get(key)
-        if (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and not low <= value <= high
-        ):
-            errors.append(f"{key}: {value} is out of range; use {low:g} to {high:g}")
     for key in ("object_types", "component_types"):
         value = config.get(key)
         if isinstance(value, dict):
@@ -327,7 +378,7 @@ def config_errors(config: dict[str, Any]) -> list[str]:
     return errors
 
 
-def _schema_error(error: Any) -> str:
+def _schema_error(error: ValidationError) -> str:
     """A JSON-schema error naming the setting, without echoing a secret's value."""
     path = ".".join(str(p) for p in error.absolute_path) or "config"
     setting = str(error.absolute_path[0]) if error.absolute_path else ""
@@ -335,47 +386,36 @@ def _schema_error(error: Any) -> str:
         return f"{error.message.split(' ')[0].strip(chr(39))}: is required"
     if setting in SECRET_SETTINGS:
         return f"{path}: wrong type or format ({error.validator} {error.validator_value!r})"
+    rule = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator in ("minimum", "maximum") and {"minimum", "maximum"} <= set(rule):
+        low, high = rule["minimum"], rule["maximum"]
+        return f"{path}: {error.instance} is out of range; use {low:g} to {high:g}"
+    if error.validator == "pattern":
+        hint = f" ({rule['description']})" if rule.get("description") else ""
+        return (
+            f"{path}: {REDACT(repr(error.instance))} does not match {error.validator_value}{hint}"
+        )
     return f"{path}: {REDACT(error.message)}"
 
 
-def _auth_errors(config: dict[str, Any]) -> list[str]:
-    method = config.get("auth_method")
-    if method and method not in AUTH_METHODS:
+def _auth_errors(config: Mapping[str, Any]) -> list[str]:
+    name = config.get("auth_method")
+    if name and name not in AUTH_METHODS:
         return []  # the schema error names the allowed values
-    method = infer_auth_method(config)
+    inferred = infer_auth_method(config)
+    method = auth_method(inferred) if inferred else None
     if method is None:
         return [
             "auth_method: the credentials given do not tell which way to log in; set "
             f"auth_method to one of {', '.join(AUTH_METHODS)} and give its credentials"
         ]
-
-    def missing(*keys: str) -> list[str]:
-        return [k for k in keys if not config.get(k)]
-
-    if method == "oauth1":
-        gaps = missing(*OAUTH1_KEYS)
-        if gaps:
-            return [
-                f"{', '.join(gaps)}: required for auth_method oauth1 (an OAuth 1.0 API key "
-                "has four parts: app_key, app_secret, access_token, access_token_secret)"
-            ]
-    elif method == "login":
-        if not config.get("username"):
-            return ["username: required for auth_method login"]
-        if not config.get("password"):
-            gaps = missing(*OAUTH1_KEYS)
-            if gaps:
-                return [
-                    f"password: required for auth_method login, or else the API key "
-                    f"({', '.join(gaps)} missing)"
-                ]
-    elif method == "client_credentials":
-        gaps = missing("client_id", "client_secret")
-        if gaps:
-            return [f"{', '.join(gaps)}: required for auth_method client_credentials"]
-    elif method == "bearer" and not config.get("bearer_token"):
-        return ["bearer_token: required for auth_method bearer"]
-    return []
+    gaps = method.missing(config)
+    if not gaps:
+        return []
+    return [
+        f"{', '.join(gaps)}: required for auth_method {method.name} "
+        f"(it needs {method.needs_text()})"
+    ]
 
 
 def _json_object_file(name: str, file: IO[str] | None) -> IO[str] | None:

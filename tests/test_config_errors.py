@@ -1,5 +1,10 @@
-"""Bad config: every bad value, run through the real CLI, gets a clear message naming the
-setting, a non-zero exit, no traceback, and not one request reaches the sandbox."""
+"""Bad config: every bad value gets a clear message naming the setting, the tap refuses to
+start, no secret is echoed, and not one request reaches the sandbox.
+
+Each case builds the tap in process (the SDK's validation and the tap's checks, as the CLI
+runs them); one run of the real CLI with many bad values at once checks the exit code, the
+log lines and the absence of a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ import re
 from typing import Any
 
 import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_lp_audittrail.tap import TapLPAuditTrail, config_errors
 
 from ._reliability import SECRET_CREDENTIALS, note, run_process
 from .helpers import END, tap_config
@@ -94,8 +102,7 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_config_is_refused_before_any_request(sandbox, tmp_path, case):
+def bad_config(sandbox, case: str) -> tuple[dict[str, Any], str]:
     auth, changes, setting = BAD[case]
     config = tap_config(sandbox, auth=auth)
     for key, value in changes.items():
@@ -103,29 +110,51 @@ def test_bad_config_is_refused_before_any_request(sandbox, tmp_path, case):
             config.pop(key, None)
         else:
             config[key] = value
-    proc = run_process(tmp_path, config)
-    assert proc.returncode not in (0, None)
-    errors = [line for line in proc.stderr.splitlines() if "| ERROR" in line]
-    assert any(re.search(rf"\b{setting}\b", line) for line in errors), proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    assert not proc.lines, "the tap wrote messages"
-    assert sum(sandbox.stats.requests.values()) == 0, dict(sandbox.stats.requests)
+    return config, setting
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_config_is_refused_before_any_request(sandbox, case):
+    config, setting = bad_config(sandbox, case)
+    with pytest.raises(ConfigValidationError) as refused:
+        TapLPAuditTrail(config=config)
+    errors = refused.value.errors
+    assert any(re.search(rf"^{setting}\b|\b{setting}[,:]", error) for error in errors), errors
+    assert errors == config_errors(config), "the tap and the pure check disagree"
+    text = "\n".join(errors)
     for name in SECRET_CREDENTIALS:
-        assert str(sandbox.credentials[name]) not in proc.stderr
+        assert str(sandbox.credentials[name]) not in text
     if isinstance(config.get("app_secret"), int):
-        assert str(config["app_secret"]) not in proc.stderr
-    note("config", case=case, setting=setting, exit_code=proc.returncode, requests=0)
+        assert str(config["app_secret"]) not in text
+    assert sum(sandbox.stats.requests.values()) == 0, dict(sandbox.stats.requests)
+    note("config", case=case, setting=setting, refused=True, requests=0)
 
 
-def test_every_bad_value_at_once_is_listed(sandbox, tmp_path):
-    """One run names every problem, not only the first."""
+def test_a_valid_config_has_no_error_and_gets_the_schemas_defaults(sandbox):
+    config = tap_config(sandbox)
+    assert config_errors(config) == []
+    tap = TapLPAuditTrail(config={"account_id": "123", "bearer_token": "x"})
+    assert tap.config["page_size"] == 500
+    assert tap.config["lookback_minutes"] == 360
+    assert tap.config["domain_api_url"] == "https://api.liveperson.net"
+    assert "end_date" not in tap.config  # no default: the run reads up to the newest change
+
+
+def test_every_bad_value_at_once_is_listed_by_the_cli(sandbox, tmp_path):
+    """The real CLI: one run names every problem, exits non-zero, and asks nothing."""
     config = tap_config(sandbox)
     config.update(page_size=5, window_days=0, domain="https://x", account_id="a/b")
+    config["app_secret"] = 12345678901
     config["end_date"] = config["start_date"]
     proc = run_process(tmp_path, config)
     assert proc.returncode not in (0, None)
-    for setting in ("page_size", "window_days", "domain", "account_id", "end_date"):
+    for setting in ("page_size", "window_days", "domain", "account_id", "end_date", "app_secret"):
         assert re.search(rf"ERROR .*\b{setting}\b", proc.stderr), setting
+    assert "Traceback" not in proc.stderr
+    assert not proc.lines, "the tap wrote messages"
+    assert "12345678901" not in proc.stderr
+    for name in SECRET_CREDENTIALS:
+        assert str(sandbox.credentials[name]) not in proc.stderr
     assert sum(sandbox.stats.requests.values()) == 0
 
 

@@ -57,7 +57,7 @@ def test_a_good_state_is_taken(sandbox, tmp_path):
         "seen": [],
     }
     state = {"bookmarks": {"audit_trail": bookmark}}
-    command = tap_command(tmp_path, tap_config(sandbox), state, None)
+    command = tap_command(tmp_path, tap_config(sandbox, lookback_minutes=5), state, None)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [

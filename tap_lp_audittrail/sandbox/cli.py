@@ -1,4 +1,8 @@
-"""Command line entry point: run a sandbox until SIGINT/SIGTERM (for manual runs and e2e tests)."""
+"""Command line entry point: run a sandbox until SIGINT/SIGTERM (for manual runs and e2e tests).
+
+The sandbox needs werkzeug, which a plain `pip install tap-lp-audittrail` does not bring:
+without it the command says, in one line, what to install, and exits 1.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,18 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tap_lp_audittrail.sandbox.readings import DataSpec, Readings
-from tap_lp_audittrail.sandbox.server import Sandbox
+
+if TYPE_CHECKING:
+    from tap_lp_audittrail.sandbox.server import Sandbox
+
+#: What the command says when the sandbox's dependencies are missing.
+INSTALL_HINT = (
+    "tap-lp-audittrail-sandbox needs the sandbox extra ({missing} is not installed): "
+    "pip install 'tap-lp-audittrail[sandbox]'"
+)
 
 AUTH_FIELDS = {
     "oauth1": ["app_key", "app_secret", "access_token", "access_token_secret"],
@@ -86,9 +98,21 @@ def tap_config(sb: Sandbox, auth: str) -> dict[str, Any]:
     return cfg
 
 
+def _sandbox_class() -> type[Sandbox]:
+    """The server, or exit with one line saying what to install."""
+    try:
+        from tap_lp_audittrail.sandbox.server import Sandbox
+    except ModuleNotFoundError as exc:
+        if exc.name != "werkzeug" and not str(exc.name).startswith("werkzeug."):
+            raise
+        sys.exit(INSTALL_HINT.format(missing=exc.name))
+    return Sandbox
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the sandbox, print its URL, serve until SIGINT/SIGTERM."""
     args = build_parser().parse_args(argv)
+    Sandbox = _sandbox_class()  # noqa: N806 - the class, imported late
     readings = Readings(**dict(args.reading))
     data = DataSpec(seed=args.seed, records=args.records, end=args.end, span_days=args.span_days)
     sb = Sandbox(

@@ -1,0 +1,194 @@
+"""What a user installs and what a release is built from: the sandbox command without its
+extra, the version from git tags, and the release workflow's pinning and permissions."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HINT = "pip install 'tap-lp-audittrail[sandbox]'"
+
+#: Run at interpreter start (as sitecustomize): werkzeug cannot be imported, as in a plain
+#: `pip install tap-lp-audittrail`.
+BLOCK_WERKZEUG = """
+import sys
+
+class _Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name == "werkzeug" or name.startswith("werkzeug."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _Blocker())
+"""
+
+
+def sandbox_command() -> str:
+    command = shutil.which("tap-lp-audittrail-sandbox", path=str(BIN))
+    assert command, "tap-lp-audittrail-sandbox is not installed next to this Python"
+    return command
+
+
+def test_the_sandbox_command_without_werkzeug_says_what_to_install(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_WERKZEUG)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sandbox_command(), "--records", "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], "more than one line"
+    assert HINT in proc.stderr
+    assert "werkzeug" in proc.stderr
+
+
+def test_the_sandbox_command_with_its_extra_serves(tmp_path):
+    proc = subprocess.Popen(
+        [sandbox_command(), "--port", "0", "--records", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert re.match(r"^http://127\.0\.0\.1:\d+$", url), url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert HINT not in err
+
+
+def test_the_package_takes_its_version_from_git():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert re.search(r'^\[tool\.hatch\.version\]\nsource = "vcs"', pyproject, re.M)
+    assert not re.search(r"^version\s*=", pyproject, re.M)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def _built_version(source: Path, out: Path) -> str:
+    """Build a wheel of `source` the way pip does (isolated build) and read its version."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    (wheel,) = out.glob("tap_lp_audittrail-*.whl")
+    return wheel.name.split("-")[1]
+
+
+@pytest.mark.slow
+def test_versions_from_a_tag_between_tags_and_without_git(tmp_path):
+    """A tag gives its version, a clone without tags a dev version, an export the fallback."""
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-tags", str(ROOT), str(clone)],
+        check=True,
+        capture_output=True,
+    )
+    assert _git(clone, "tag") == ""
+    untagged = _built_version(clone, tmp_path / "untagged")
+    assert re.match(r"^\d+\.\d+\.\d+\.dev\d+\+g[0-9a-f]+$", untagged), untagged
+
+    _git(clone, "tag", "v9.8.7")
+    assert _built_version(clone, tmp_path / "tagged") == "9.8.7"
+
+    export = tmp_path / "export"
+    export.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "HEAD"], cwd=clone, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
+    assert _built_version(export, tmp_path / "exported") == "0.0.0"
+
+
+@pytest.mark.slow
+def test_an_editable_install_works_in_a_clone_without_tags(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-tags", str(ROOT), str(clone)],
+        check=True,
+        capture_output=True,
+    )
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = str(env_dir / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(clone)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    version = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('tap-lp-audittrail'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.strip()
+    assert re.match(r"^\d+\.\d+\.\d+\.dev\d+\+g[0-9a-f]+$", version), version
+
+
+def test_the_release_workflow_pins_every_action_and_grants_the_least():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    triggers = workflow.get("on") or workflow.get(True)  # YAML 1.1 reads `on` as True
+    assert list(triggers) == ["push"]
+    assert triggers["push"] == {"tags": ["v[0-9]+.[0-9]+.[0-9]+*"]}
+    assert workflow["permissions"] == {"contents": "read"}
+    jobs = workflow["jobs"]
+    for name, job in jobs.items():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.match(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$", step["uses"]), (name, step)
+        if name == "publish":
+            assert job["permissions"] == {"id-token": "write"}
+            assert step["uses"].startswith("pypa/gh-action-pypi-publish@")
+        else:
+            assert "permissions" not in job
+    build = "\n".join(s.get("run", "") for s in jobs["build"]["steps"])
+    assert "scripts/release-check" in build
+    assert jobs["publish"]["needs"] == "build"
+
+
+def test_the_changelog_keeps_a_changelog():
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert text.startswith("# Changelog\n")
+    assert "https://keepachangelog.com/" in text
+    headings = re.findall(r"^## \[([^\]]+)\](.*)$", text, re.M)
+    assert headings[0][0] == "Unreleased"
+    for version, rest in headings[1:]:
+        assert re.match(r"^\d+\.\d+\.\d+$", version), version
+        assert re.match(r"^ - \d{4}-\d{2}-\d{2}$", rest), rest
+    sections = set(re.findall(r"^### (\w+)$", text, re.M))
+    assert sections <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
