@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+import click
 from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -22,6 +23,7 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
     is_loopback,
 )
+from tap_lp_audittrail.cli import TapCommand
 from tap_lp_audittrail.client import AuditClient
 from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.output import SingerOutput
@@ -196,6 +198,19 @@ class TapLPAuditTrail(Tap):
             for error in errors:
                 self.logger.warning(error)
         return errors
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, each expected failure ending in one line (see cli.py)."""
+        command = super().get_singer_command()
+        return TapCommand(
+            name=command.name,
+            callback=command.callback,
+            params=command.params,
+            help=command.help,
+            context_settings=command.context_settings,
+            logger=cls.logger,
+        )
 
     @classmethod
     def invoke(  # type: ignore[override]
