@@ -9,6 +9,7 @@ keeps the SDK's traceback.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import sys
 import warnings
@@ -63,11 +64,28 @@ def failure_line(exc: BaseException) -> str:
         if isinstance(exc, requests.exceptions.Timeout):
             why = f"no answer within `request_timeout` ({type(exc).__name__})"
         else:
-            why = connect_failure(exc) or f"{type(exc).__name__}: the connection failed"
+            why = connect_failure(exc) or _broken_connection(exc)
         line = f"The connection to {where} kept failing ({why}) {_RETRIED}"
     else:
         line = str(exc) or type(exc).__name__
     return " ".join(REDACT(line).split())
+
+
+def _broken_connection(exc: BaseException) -> str:
+    """How an established connection broke: reset, closed without an answer, or else."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionResetError):
+            return "the server reset the connection"
+        if isinstance(item, http.client.RemoteDisconnected):
+            return "the server closed the connection without an answer"
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return f"{type(exc).__name__}: the connection failed"
 
 
 class _DropSdkSyncError(logging.Filter):
