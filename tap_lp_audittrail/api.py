@@ -99,6 +99,13 @@ class AuditClient:
             ),
             pool_size=max(10, int(config["max_concurrency"]) + 2),
         )
+        if config.get("domain"):
+            self.transport.name_host(
+                str(config["domain"]),
+                "domain",
+                f"Check `domain` (now {config['domain']}; leave it unset to ask the Domain API) "
+                "and that this machine can reach it (network, firewall, proxy).",
+            )
         self.resolver = DomainResolver(
             self.transport,
             config["domain_api_url"],

@@ -20,7 +20,7 @@ import requests
 from requests.auth import AuthBase
 from requests_oauthlib import OAuth1
 
-from tap_lp_audittrail.errors import REDACT, AuthError
+from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
 from tap_lp_audittrail.transport import Transport, raise_for_status, read_json, server_message
 
 logger = logging.getLogger("tap-lp-audittrail")
@@ -84,20 +84,29 @@ class DomainResolver:
         self.base = domain_api_url.rstrip("/")
         self.account_id = account_id
         self._hosts: dict[str, str] = {}
-        self._refused: dict[str, str] = {}
+        self._refused: dict[str, AuthError | UnreachableError] = {}
         self._lock = threading.Lock()
+        transport.name_host(
+            self.base,
+            "domain_api_url",
+            f"Check `domain_api_url` (now {self.base}; LivePerson's is "
+            "https://api.liveperson.net) and that this machine can reach it (network, "
+            "firewall, proxy).",
+        )
 
     def host(self, service: str) -> str:
         """`host[:port]` of `service` for this account."""
         with self._lock:
             if service in self._refused:
-                # The Domain API refused this account: every window thread asks, one is told.
-                raise AuthError(self._refused[service])
+                # The Domain API refused this account, or cannot be reached: every window
+                # thread asks, one is told, and the others hear the same at once.
+                known = self._refused[service]
+                raise type(known)(str(known))
             if service not in self._hosts:
                 try:
                     self._hosts[service] = self._resolve(service)
-                except AuthError as exc:
-                    self._refused[service] = str(exc)
+                except (AuthError, UnreachableError) as exc:
+                    self._refused[service] = exc
                     raise
             return self._hosts[service]
 
@@ -132,6 +141,13 @@ class DomainResolver:
             read,
         )
         logger.info("Domain API: %s is at %s", service, host)
+        self.transport.name_host(
+            host,
+            "domain_api_url",
+            f"The Domain API (`domain_api_url`) gives this host for the service {service} of "
+            f"`account_id` {self.account_id}: check that this machine can reach it (network, "
+            "firewall, proxy).",
+        )
         return host
 
 

@@ -13,7 +13,10 @@ REDACTED = "***"
 
 # Shapes that carry a secret whatever its value: auth headers, OAuth parameters, cookies, csrf.
 _SECRET_SHAPES = (
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    # A token has a digit or punctuation, or is long: "bearer and ..." in a sentence is no token.
+    re.compile(
+        r"(?i)(bearer\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-]|[A-Za-z]{16})[A-Za-z0-9._~+/=-]+"
+    ),
     re.compile(r'(?i)(oauth_(?:signature|token|consumer_key|nonce)=")[^"]*'),
     re.compile(r"(?i)(oauth_(?:signature|token|consumer_key)=)[^&\s,\"]+"),
     re.compile(r"(?i)(session_id=)[^;\s,\"]+"),
@@ -108,3 +111,16 @@ class ThrottledError(RetriableAPIError):
         super().__init__(message, response)  # type: ignore[arg-type]
         self.retry_after = retry_after
         self.status = getattr(response, "status_code", 0)
+
+
+class UnreachableError(FatalAPIError):
+    """A host this run has not heard from yet cannot be reached; retrying would not help.
+
+    A setting is wrong, or the network is in the way. The message is one line: the URL, what
+    failed, and the setting (or network) to check.
+    """
+
+    def __init__(self, message: str, url: str = "", setting: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.setting = setting

@@ -6,12 +6,14 @@ import copy
 import datetime as dt
 import io
 import json
+import logging
 import re
 from collections.abc import Mapping
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
@@ -26,6 +28,7 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
     is_loopback,
 )
+from tap_lp_audittrail.cli import TapCommand
 from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import connection_test, run_read
@@ -257,26 +260,45 @@ class TapLPAuditTrail(Tap):
         return errors
 
     @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, each expected failure ending in one line (see cli.py)."""
+        command = super().get_singer_command()
+        return TapCommand(
+            name=command.name,
+            callback=command.callback,
+            params=command.params,
+            help=command.help,
+            context_settings=command.context_settings,
+            logger=cls.logger,
+        )
+
+    @classmethod
     def invoke(  # type: ignore[override]
         cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
     ) -> None:
         """Check the state and catalog files before the SDK reads them.
 
         One that is not JSON, or not an object, stops the run with a message naming it,
-        not with a traceback (or, for a list, a silent fresh start).
+        not with a traceback (or, for a list, a silent fresh start). A state in Meltano's
+        wrapped form is unwrapped; one without a bookmark for any stream is said to be so.
         """
-        super().invoke(
-            state=_json_object_file("state", state),
-            catalog=_json_object_file("catalog", catalog),
-            **kwargs,
-        )
+        state = _json_object_file("state", state)
+        if state is not None:
+            value = unwrap_state(json.loads(state.read()), cls.logger)
+            if not value:
+                note_missing_bookmarks(value, cls.logger)
+            state = io.StringIO(json.dumps(value))
+        super().invoke(state=state, catalog=_json_object_file("catalog", catalog), **kwargs)
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse state this tap cannot have written, before it steers a run wrong."""
+        state = unwrap_state(state, self.logger)
         problems = state_errors(state)
         if problems:
             raise ConfigValidationError("State is not usable", errors=problems)
         super().load_state(state)
+        if state:
+            note_missing_bookmarks(state, self.logger)
 
     def discover_streams(self) -> list[AllChangesStream | ElementStream]:
         """`audit_trail`, then one stream per audited element, in the table's order."""
@@ -432,6 +454,47 @@ def _json_object_file(name: str, file: IO[str] | None) -> IO[str] | None:
         problem = f"{name}: expected a JSON object, got {type(value).__name__}"
         raise ConfigValidationError(f"{name} is not usable", errors=[problem])
     return io.StringIO(text)
+
+
+#: The key Meltano wraps a Singer state in (`meltano state get` writes this form).
+MELTANO_STATE_KEY = "singer_state"
+
+
+def unwrap_state(state: dict[str, Any], logger: logging.Logger) -> dict[str, Any]:
+    """The Singer state inside Meltano's `{"singer_state": {...}}`, or `state` as it is."""
+    if not isinstance(state, dict) or MELTANO_STATE_KEY not in state:
+        return state
+    inner = state[MELTANO_STATE_KEY]
+    problem = None
+    if "bookmarks" in state:
+        problem = (
+            f"state: holds both `{MELTANO_STATE_KEY}` (Meltano's form) and `bookmarks` "
+            "(the tap's); keep one of them"
+        )
+    elif not isinstance(inner, dict):
+        problem = f"state.{MELTANO_STATE_KEY}: expected an object, got {type(inner).__name__}"
+    if problem:
+        raise ConfigValidationError("State is not usable", errors=[problem])
+    logger.info(
+        'State is in Meltano\'s form {"%s": ...}, as `meltano state get` writes it: '
+        "reading the state inside it",
+        MELTANO_STATE_KEY,
+    )
+    return inner  # type: ignore[no-any-return]
+
+
+def note_missing_bookmarks(state: dict[str, Any], logger: logging.Logger) -> None:
+    """Say so at INFO when `state` holds no bookmark for any of the tap's streams."""
+    bookmarks = state.get("bookmarks")
+    found = set(bookmarks) if isinstance(bookmarks, dict) else set()
+    if found & set(STREAM_NAMES):
+        return
+    others = f" (it has bookmarks for: {', '.join(sorted(found))})" if found else ""
+    logger.info(
+        "State holds no bookmark for any of this tap's streams%s: every selected stream "
+        "starts at `start_date` (default: 13 months ago)",
+        others,
+    )
 
 
 def state_errors(state: object) -> list[str]:

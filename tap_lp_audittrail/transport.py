@@ -3,26 +3,36 @@
 LivePerson's guidance: never retry a 4xx but 429; wait at least a second after a 429; retry a
 5xx after 5, 10 and 15 s, then back off longer (2, 4, 8 min). A Retry-After is honoured and
 never undercut. The whole retry time of one call is bounded by `max_retry_seconds`.
+
+The first contact with a host is not retried when it cannot succeed: a refused connection, a
+name that does not resolve, a failed TLS handshake mean a wrong setting or a network in the
+way, and waiting `max_retry_seconds` would only hide it. The run stops at once with one line
+naming the URL, what failed and the setting the host came from (see `Transport.name_host`).
+Once a host has answered in this run, the same faults are retried like any other.
 """
 
 from __future__ import annotations
 
 import email.utils
+import errno
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import backoff
 import msgspec
 import requests
+import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError
+from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError, UnreachableError
 
 T = TypeVar("T")
 _decode = msgspec.json.Decoder().decode
@@ -138,20 +148,139 @@ class RetryPolicy:
             exception = yield wait
 
 
+def host_of(url_or_host: str) -> str:
+    """`host[:port]` of a URL or of a bare host, lower-cased: the key hosts are known by."""
+    text = url_or_host.strip()
+    return urlsplit(text if "//" in text else f"//{text}").netloc.lower()
+
+
+def connect_failure(exc: BaseException) -> str | None:
+    """Why no connection came about, when retrying cannot help; None when it may.
+
+    Refused, a name that does not resolve, a failed TLS handshake, an unreachable proxy: these
+    say so. Timeouts, resets and answers of any status are None.
+    """
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"the TLS handshake failed ({_tls_reason(exc)})"
+    if not isinstance(exc, requests.exceptions.ConnectionError) or isinstance(
+        exc, requests.exceptions.ConnectTimeout
+    ):
+        return None
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError holds the cause
+    request = exc.request
+    parts = urlsplit(request.url or "") if request is not None else urlsplit("")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "the proxy this machine is set to use (HTTPS_PROXY, HTTP_PROXY) cannot be reached"
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):
+        return f"the name {parts.hostname} does not resolve (DNS)"
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):
+        error = cause.__cause__
+        if isinstance(error, OSError) and error.errno == errno.ECONNREFUSED:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            return f"connection refused (nothing listens on port {port})"
+        if isinstance(error, OSError) and error.strerror:
+            return f"no connection ({error.strerror})"
+        return "no connection"
+    return None
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """The TLS library's reason (e.g. certificate verify failed: self-signed certificate)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {item.verify_message}"
+        if isinstance(item, ssl.SSLError) and item.reason:
+            return str(item.reason).replace("_", " ").lower()
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return "see the server's certificate and this machine's CA bundle"
+
+
+@dataclass(frozen=True)
+class HostOrigin:
+    """Where a host comes from: the setting to name if it cannot be reached, and what to check."""
+
+    setting: str
+    hint: str
+
+
 class Transport:
-    """A requests session with the tap's retry policy and the run-wide throttle."""
+    """A requests session with the tap's retry policy and the run-wide throttle.
+
+    It knows which hosts have answered in this run, and which setting each host came from
+    (`name_host`): a first contact that cannot succeed stops the run with an UnreachableError.
+    """
 
     def __init__(self, *, timeout: float, policy: RetryPolicy, pool_size: int = 10) -> None:
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        self.session.hooks["response"].append(self._heard_from)
         self.timeout = timeout
         self.policy = policy
         self.retries = 0
         #: Set when the run is over: retries still under way in other threads give up.
         self.closed = threading.Event()
         self.throttle = Throttle(self.closed)
+        self._answered: set[str] = set()
+        self._origins: dict[str, HostOrigin] = {}
+        self._hosts_lock = threading.Lock()
+
+    def name_host(self, url_or_host: str, setting: str, hint: str = "") -> None:
+        """Say which setting `url_or_host` comes from, for the message if it cannot be reached.
+
+        The first naming of a host wins. `hint` says what to check; by default: the setting's
+        value, and that this machine can reach it.
+        """
+        host = host_of(url_or_host)
+        if not hint:
+            hint = (
+                f"Check `{setting}` (now {url_or_host}) and that this machine can reach it "
+                "(network, firewall, proxy)."
+            )
+        with self._hosts_lock:
+            self._origins.setdefault(host, HostOrigin(setting, hint))
+
+    def has_answered(self, url_or_host: str) -> bool:
+        """Whether the host of `url_or_host` has sent any HTTP answer in this run."""
+        with self._hosts_lock:
+            return host_of(url_or_host) in self._answered
+
+    def _heard_from(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Session hook: every answer, whatever its status, proves its host is reachable."""
+        hosts = {host_of(response.url or "")}
+        if response.request is not None and response.request.url:
+            hosts.add(host_of(response.request.url))
+        with self._hosts_lock:
+            self._answered |= hosts - {""}
+
+    def unreachable(self, exc: BaseException) -> UnreachableError | None:
+        """The error to stop with when `exc` is a first contact that retrying cannot mend."""
+        reason = connect_failure(exc)
+        request = getattr(exc, "request", None)
+        url = str(getattr(request, "url", "") or "")
+        if reason is None or not url or self.has_answered(url):
+            return None
+        with self._hosts_lock:
+            origin = self._origins.get(host_of(url))
+        hint = (
+            origin.hint
+            if origin is not None
+            else "Check the host and that this machine can reach it (network, firewall, proxy)."
+        )
+        shown = REDACT(url.split("?", 1)[0])
+        return UnreachableError(
+            f"Cannot reach {shown}: {reason}. {hint}",
+            url=shown,
+            setting=origin.setting if origin is not None else "",
+        )
 
     def retrying(
         self, func: Callable[..., T], what: str, cancelled: threading.Event | None = None
@@ -216,7 +345,13 @@ class Transport:
 
         def attempt() -> T:
             self.throttle.wait()
-            response = send()
+            try:
+                response = send()
+            except requests.exceptions.RequestException as exc:
+                unreachable = self.unreachable(exc)
+                if unreachable is not None:
+                    raise unreachable from exc
+                raise
             if response.status_code == 429:
                 # Pause every thread now, not once this one has reached its backoff handler:
                 # requests sent in between would land inside the server's Retry-After.

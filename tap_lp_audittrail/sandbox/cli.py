@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bearer-ttl", type=float, default=3600)
     p.add_argument("--reading", type=_reading, action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--write-tap-config", type=Path, default=None, metavar="PATH")
+    p.add_argument(
+        "--write-env",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the tap's settings as TAP_LP_AUDITTRAIL_* lines into this .env file "
+        "(a Meltano project reads the .env beside its meltano.yml); other lines are kept",
+    )
     p.add_argument("--auth", choices=sorted(AUTH_FIELDS), default="oauth1")
     return p
 
@@ -109,6 +117,28 @@ def _sandbox_class() -> type[Sandbox]:
     return Sandbox
 
 
+ENV_PREFIX = "TAP_LP_AUDITTRAIL_"
+
+
+def write_env(path: Path, config: dict[str, Any]) -> None:
+    """Put `config` into the .env file at `path` as TAP_LP_AUDITTRAIL_<SETTING> lines.
+
+    Lines of other variables are kept; earlier TAP_LP_AUDITTRAIL_* lines are replaced.
+    """
+    import shlex
+
+    kept = []
+    if path.exists():
+        kept = [
+            line
+            for line in path.read_text().splitlines()
+            if not line.lstrip().removeprefix("export ").startswith(ENV_PREFIX)
+        ]
+    ours = [f"{ENV_PREFIX}{key.upper()}={shlex.quote(str(value))}" for key, value in config.items()]
+    path.write_text("\n".join([*kept, *ours]) + "\n")
+    path.chmod(0o600)  # it holds credentials
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the sandbox, print its URL, serve until SIGINT/SIGTERM."""
     args = build_parser().parse_args(argv)
@@ -136,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         print(sb.url, flush=True)
         if args.write_tap_config is not None:
             args.write_tap_config.write_text(json.dumps(tap_config(sb, args.auth), indent=2))
+        if args.write_env is not None:
+            write_env(args.write_env, tap_config(sb, args.auth))
         print(f"serving {sb.store.n} records for account {sb.account_id}", file=sys.stderr)
         while not done.wait(0.2):
             pass

@@ -1,0 +1,132 @@
+"""The command line's last word: an expected failure ends the run with one line saying what to fix.
+
+Every failure the tap expects (a setting or state it cannot use, credentials refused, a missing
+permission, a host it cannot reach, a refused query, retries exhausted, answers it cannot page)
+ends the process with exit code 1 and one ERROR line, the last line of stderr. No traceback at
+the default log level; at DEBUG the traceback is logged with it. Anything else is a bug and
+keeps the SDK's traceback.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import sys
+import warnings
+from typing import Any, NoReturn
+
+import click
+import requests
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.plugin_base import SingerCommand
+
+from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
+from tap_lp_audittrail.paging import PagingError
+from tap_lp_audittrail.transport import connect_failure, host_of
+
+EXPECTED: tuple[type[BaseException], ...] = (
+    ConfigValidationError,
+    FatalAPIError,  # AuthError, UnreachableError, refused queries, other 4xx
+    RetriableAPIError,  # 429, 5xx, unreadable answers: after max_retry_seconds of retries
+    requests.exceptions.RequestException,  # the network, after retries
+    PagingError,
+)
+
+#: The SDK's own line when a stream's sync raises: it names a stream that is often not the
+#: cause (the first one selected), and the tap's own line follows.
+_SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
+
+_RETRIED = (
+    "after retrying for up to `max_retry_seconds`: try again later (a new run resumes from "
+    "the last bookmark), or raise `max_retry_seconds`"
+)
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line for an expected failure: what happened, and what to fix."""
+    if isinstance(exc, ConfigValidationError):
+        problems = [str(e) for e in exc.errors]
+        line = f"{exc}: {'; '.join(problems)}" if problems else str(exc)
+    elif isinstance(exc, AuthError | UnreachableError | PagingError):
+        line = str(exc)
+    elif isinstance(exc, RetriableAPIError):
+        line = f"{exc}; still failing {_RETRIED}"
+    elif isinstance(exc, FatalAPIError):
+        line = (
+            f"{exc}. Not retried: the server refused the request; check `account_id`, "
+            "`domain` and the settings that shape the query (`users`, `language`, "
+            "`object_types`, `component_types`)"
+        )
+    elif isinstance(exc, requests.exceptions.RequestException):
+        request = exc.request
+        url = str(getattr(request, "url", "") or "")
+        where = host_of(url) if url else "the server"
+        if isinstance(exc, requests.exceptions.Timeout):
+            why = f"no answer within `request_timeout` ({type(exc).__name__})"
+        else:
+            why = connect_failure(exc) or _broken_connection(exc)
+        line = f"The connection to {where} kept failing ({why}) {_RETRIED}"
+    else:
+        line = str(exc) or type(exc).__name__
+    return " ".join(REDACT(line).split())
+
+
+def _broken_connection(exc: BaseException) -> str:
+    """How an established connection broke: reset, closed without an answer, or else."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionResetError):
+            return "the server reset the connection"
+        if isinstance(item, http.client.RemoteDisconnected):
+            return "the server closed the connection without an answer"
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return f"{type(exc).__name__}: the connection failed"
+
+
+class _DropSdkSyncError(logging.Filter):
+    """Drops the SDK's per-stream error line while an expected failure is on its way up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the SDK's sync error line about an expected failure (below DEBUG)."""
+        if not str(record.msg).startswith(_SDK_SYNC_ERROR):
+            return True
+        if logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return True
+        # The SDK logs it inside its `except` block: the exception being handled is the cause.
+        return not isinstance(sys.exc_info()[1], EXPECTED)
+
+
+class TapCommand(SingerCommand):
+    """The SDK's command, with the tap's expected failures each ending in one line."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command; an expected failure logs its line and exits 1."""
+        drop = _DropSdkSyncError()
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(drop)
+        try:
+            return super().main(*args, **kwargs)
+        except EXPECTED as exc:
+            self.fail_with(exc)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """SingerCommand.invoke without its config-error lines: `main` says it once."""
+        logging.captureWarnings(capture=True)
+        warnings.filterwarnings("once", category=DeprecationWarning)
+        sys.excepthook = self.excepthook
+        return click.Command.invoke(self, ctx)
+
+    def fail_with(self, exc: BaseException) -> NoReturn:
+        """Log the one line (with the traceback at DEBUG) and end the process."""
+        debug = self.logger.isEnabledFor(logging.DEBUG)
+        self.logger.error("%s", failure_line(exc), exc_info=exc if debug else None)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        # The line above is the last: window threads still winding down say nothing more.
+        logging.disable(logging.CRITICAL)
+        sys.exit(1)
