@@ -570,7 +570,7 @@ def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
     )
     assert whole.returncode == 0, whole.stderr[-2000:]
     rng = random.Random(11)
-    kills = chains = 0
+    kills = chains = resumed = 0
     while kills < 6 and chains < 6:
         chains += 1
         unions = {stream: Union() for stream in streams}
@@ -594,6 +594,12 @@ def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
             for stream in streams:
                 records = out.records(stream)
                 assert_in_order_with_unique_ids(records)
+                if stream in kept and records:
+                    # A resumed read starts at its bookmark minus the look-back.
+                    bookmark = kept[stream]["stream"]["stream_state"]["replication_key_value"]
+                    floor = parse_utc(bookmark) - dt.timedelta(minutes=5)
+                    assert parse_utc(records[0]["changeDate"]) >= floor
+                    resumed += 1
                 unions[stream].add(records)
             for state in out.states():
                 kept[state["stream"]["stream_descriptor"]["name"]] = state
@@ -604,3 +610,4 @@ def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
         for stream in streams:
             assert_same_records(unions[stream].records, truth_of(sb, stream), what=stream)
     assert kills >= 6, f"only {kills} runs were still running when killed"
+    assert resumed >= 3, "too few reads resumed from a bookmark"
