@@ -1,0 +1,666 @@
+"""`source-lp-audittrail`: the tap as an Airbyte source, speaking the Airbyte protocol.
+
+A thin adapter: `read` runs the Singer tap's own engine (TapLPAuditTrail, its config checks,
+windows, retries and redaction); only the messages change on their way out.
+
+- RECORD becomes an Airbyte RECORD (`emitted_at` in milliseconds).
+- A Singer STATE `{"bookmarks": {stream: {...}}}` becomes one Airbyte STATE of type STREAM per
+  stream whose bookmark changed, its `stream_state` the stream's bookmark as the tap wrote it;
+  an incoming Airbyte state (STREAM states, GLOBAL or LEGACY) becomes that Singer state again.
+  A stream read in `full_refresh` mode starts without its bookmark.
+- SCHEMA says nothing here: `discover` gives the schemas.
+- Python logging leaves as LOG messages; nothing else reaches stdout.
+- Every selected stream is STARTED when the read begins (the engine reads them all in one
+  pass), RUNNING at its first record, and COMPLETE or INCOMPLETE when the read ends.
+- An error ends the command with a TRACE message of type ERROR, whose `failure_type` is
+  `config_error` (settings, state, catalog, a refused credential or a missing permission),
+  `transient_error` (the server or the network still failing after the retries) or
+  `system_error`, and exit code 1. Its text names the setting or permission and holds no secret.
+
+The messages are plain JSON: the adapter needs no Airbyte package at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+import requests
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    MaxRecordsLimitException,
+    RetriableAPIError,
+)
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMessage
+
+from tap_lp_audittrail.auth import SECRET_SETTINGS
+from tap_lp_audittrail.errors import REDACT, AuthError, RedactingFilter
+from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
+
+SYNC_MODES = ("full_refresh", "incremental")
+CHUNK_BYTES = 256 * 1024
+LOG_LEVELS = {
+    logging.CRITICAL: "FATAL",
+    logging.ERROR: "ERROR",
+    logging.WARNING: "WARN",
+    logging.INFO: "INFO",
+    logging.DEBUG: "DEBUG",
+}
+
+#: Groups of the settings form: the account, one per way of logging in, then what to read and
+#: how to send requests. A setting not listed here lands in the last group.
+GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("account", "Account", ("account_id", "auth_method", "domain", "domain_api_url")),
+    (
+        "oauth1",
+        "OAuth 1.0 API key (auth_method oauth1, or login with user name)",
+        ("app_key", "app_secret", "access_token", "access_token_secret"),
+    ),
+    ("login", "Login Service (auth_method login)", ("username", "password")),
+    (
+        "client_credentials",
+        "OAuth 2.0 client credentials (auth_method client_credentials)",
+        ("client_id", "client_secret"),
+    ),
+    ("bearer", "Bearer token (auth_method bearer)", ("bearer_token",)),
+    (
+        "read",
+        "What to read",
+        (
+            "start_date",
+            "end_date",
+            "include_lpa",
+            "include_automatic_updates",
+            "users",
+            "language",
+            "lookback_minutes",
+            "object_types",
+            "component_types",
+        ),
+    ),
+    (
+        "requests",
+        "Requests and retries",
+        (
+            "page_size",
+            "window_days",
+            "max_concurrency",
+            "request_timeout",
+            "max_retry_seconds",
+            "retry_initial_wait",
+        ),
+    ),
+)
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch, as Airbyte stamps its messages."""
+    return time.time_ns() // 1_000_000
+
+
+class Stdout:
+    """Airbyte messages to stdout, one JSON line each, from any thread.
+
+    RECORD lines are gathered and leave in chunks; every other message leaves at once with the
+    lines before it, so a reader sees each STATE after the records it covers.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream
+        self._pending = bytearray()
+        self._lock = threading.Lock()
+        self._encoder = msgspec.json.Encoder()
+
+    def write(self, message: Mapping[str, Any], *, chunked: bool = False) -> None:
+        """Queue one message; write the queue out unless `chunked` and the queue is small."""
+        with self._lock:
+            self._encoder.encode_into(message, self._pending, -1)
+            self._pending += b"\n"
+            if not chunked or len(self._pending) >= CHUNK_BYTES:
+                self._flush()
+
+    def flush(self) -> None:
+        """Write every queued line."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        out = self._stream or sys.stdout
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            out.flush()
+            buffer.write(self._pending)
+            buffer.flush()
+        else:  # a text stream with no bytes underneath (StringIO)
+            out.write(self._pending.decode())
+            out.flush()
+        self._pending.clear()
+
+    # ------------------------------------------------------------------ messages
+    def log(self, level: str, message: str, stack_trace: str | None = None) -> None:
+        """A LOG message."""
+        log: dict[str, Any] = {"level": level, "message": message}
+        if stack_trace:
+            log["stack_trace"] = stack_trace
+        self.write({"type": "LOG", "log": log})
+
+    def stream_status(self, stream: str, status: str) -> None:
+        """A TRACE message of type STREAM_STATUS."""
+        self.write(
+            {
+                "type": "TRACE",
+                "trace": {
+                    "type": "STREAM_STATUS",
+                    "emitted_at": now_ms(),
+                    "stream_status": {
+                        "stream_descriptor": {"name": stream},
+                        "status": status,
+                    },
+                },
+            }
+        )
+
+    def error(
+        self,
+        message: str,
+        failure_type: str,
+        internal_message: str | None = None,
+        stack_trace: str | None = None,
+    ) -> None:
+        """A TRACE message of type ERROR; its texts pass the redactor."""
+        error: dict[str, Any] = {"message": REDACT(message), "failure_type": failure_type}
+        if internal_message:
+            error["internal_message"] = REDACT(internal_message)
+        if stack_trace:
+            error["stack_trace"] = REDACT(stack_trace)
+        self.write(
+            {
+                "type": "TRACE",
+                "trace": {"type": "ERROR", "emitted_at": now_ms(), "error": error},
+            }
+        )
+
+    def connection_status(self, succeeded: bool, message: str) -> None:
+        """A CONNECTION_STATUS message."""
+        self.write(
+            {
+                "type": "CONNECTION_STATUS",
+                "connectionStatus": {
+                    "status": "SUCCEEDED" if succeeded else "FAILED",
+                    "message": REDACT(message),
+                },
+            }
+        )
+
+
+class AirbyteLogHandler(logging.Handler):
+    """Python logging as Airbyte LOG messages (redacted like every log of the tap)."""
+
+    def __init__(self, out: Stdout, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.out = out
+        self.addFilter(RedactingFilter())
+        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one LOG message; a traceback goes in its stack_trace."""
+        try:
+            message = f"{record.name}: {record.getMessage()}"
+            stack = record.exc_text
+            if record.exc_info and not stack:
+                stack = REDACT("".join(traceback.format_exception(*record.exc_info)))
+            level = LOG_LEVELS.get(record.levelno, "INFO" if record.levelno < 40 else "ERROR")
+            self.out.log(level, REDACT(message), stack)
+        except Exception:  # a log line must never stop the read
+            self.handleError(record)
+
+
+class AirbyteMessages(GenericSingerWriter[bytes, Message]):
+    """The tap's Singer messages, written out as Airbyte messages."""
+
+    def __init__(self, out: Stdout | None = None, streams: Sequence[str] = ()) -> None:
+        self.out = out or Stdout()
+        #: The selected streams, in the tap's order.
+        self.streams = list(streams)
+        self._encode = msgspec.json.Encoder().encode
+        self._said: dict[str, bytes] = {}  # stream -> its bookmark as last sent (or received)
+        self._records: dict[str, int] = {}  # stream -> records since its last STATE
+        self._running: set[str] = set()
+
+    def known_state(self, state: Mapping[str, Any]) -> None:
+        """Bookmarks the reader already has: they are not sent again until they change."""
+        for stream, entry in (state.get("bookmarks") or {}).items():
+            self._said[stream] = self._encode(entry)
+
+    def serialize_message(self, message: Message) -> bytes:
+        """Singer JSON of a message (not used for output; required by the interface)."""
+        return self._encode(message.to_dict())
+
+    def write_message(self, message: Message) -> None:
+        """RECORD and STATE pass on, translated; SCHEMA and the rest say nothing here."""
+        if isinstance(message, RecordMessage):
+            stream = message.stream
+            if stream not in self._running:
+                self._running.add(stream)
+                self.out.stream_status(stream, "RUNNING")
+            self._records[stream] = self._records.get(stream, 0) + 1
+            self.out.write(
+                {
+                    "type": "RECORD",
+                    "record": {"stream": stream, "data": message.record, "emitted_at": now_ms()},
+                },
+                chunked=True,
+            )
+        elif isinstance(message, StateMessage):
+            for stream, entry in (message.value.get("bookmarks") or {}).items():
+                encoded = self._encode(entry)
+                if self._said.get(stream) == encoded:
+                    continue
+                self._said[stream] = encoded
+                self.out.write(
+                    {
+                        "type": "STATE",
+                        "state": {
+                            "type": "STREAM",
+                            "stream": {
+                                "stream_descriptor": {"name": stream},
+                                "stream_state": msgspec.json.decode(encoded),
+                            },
+                            "sourceStats": {"recordCount": float(self._records.pop(stream, 0))},
+                        },
+                    }
+                )
+
+    def started(self) -> None:
+        """Every selected stream is STARTED: one pass reads them all."""
+        for stream in self.streams:
+            self.out.stream_status(stream, "STARTED")
+
+    def finished(self, *, complete: bool) -> None:
+        """Every selected stream is COMPLETE, or INCOMPLETE when the read failed."""
+        self.out.flush()
+        for stream in self.streams:
+            self.out.stream_status(stream, "COMPLETE" if complete else "INCOMPLETE")
+
+
+class Discard(GenericSingerWriter[bytes, Message]):
+    """Messages nobody reads (the records of a connection test)."""
+
+    def serialize_message(self, message: Message) -> bytes:
+        """Nothing."""
+        return b""
+
+    def write_message(self, message: Message) -> None:
+        """Nothing."""
+
+
+class TapLPAuditTrailAirbyte(TapLPAuditTrail):
+    """The same tap, writing Airbyte messages."""
+
+    message_writer_class = AirbyteMessages  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- spec
+def connection_specification() -> dict[str, Any]:
+    """The tap's settings as an Airbyte connection specification.
+
+    The same names, types, defaults and descriptions; secrets are marked `airbyte_secret`,
+    and the settings fall in groups (one per way of logging in) for a form to render.
+    """
+    schema = copy.deepcopy(TapLPAuditTrail.config_jsonschema)
+    group_of = {name: gid for gid, _, names in GROUPS for name in names}
+    last_group = GROUPS[-1][0]
+    orders: dict[str, int] = {}
+    for name, prop in schema["properties"].items():
+        types = prop.get("type")
+        if isinstance(types, list):
+            # A form renders one type; a setting left out is simply absent.
+            concrete = [t for t in types if t != "null"]
+            prop["type"] = concrete[0] if len(concrete) == 1 else concrete
+        if name in SECRET_SETTINGS or prop.get("secret"):
+            prop["airbyte_secret"] = True
+        group = group_of.get(name, last_group)
+        prop["group"] = group
+        prop["order"] = orders[group] = orders.get(group, -1) + 1
+        prop.setdefault("title", name)
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "LivePerson Audit Trail",
+        "type": "object",
+        "required": schema.get("required", []),
+        "properties": schema["properties"],
+        "groups": [{"id": gid, "title": title} for gid, title, _ in GROUPS],
+    }
+
+
+def spec_message() -> dict[str, Any]:
+    """The SPEC message."""
+    return {
+        "type": "SPEC",
+        "spec": {
+            "connectionSpecification": connection_specification(),
+            "supportsIncremental": True,
+            "supported_destination_sync_modes": ["overwrite", "append", "append_dedup"],
+        },
+    }
+
+
+# --------------------------------------------------------------------------- discover
+def airbyte_catalog(tap: TapLPAuditTrail) -> dict[str, Any]:
+    """Every stream of the tap, incremental on its own cursor `changeDate`, keyed by `id`."""
+    streams = []
+    for name, stream in tap.streams.items():
+        streams.append(
+            {
+                "name": name,
+                "json_schema": {
+                    "$schema": "http://json-schema.org/draft-07/schema#",
+                    **stream.schema,
+                },
+                "supported_sync_modes": list(SYNC_MODES),
+                "source_defined_cursor": True,
+                "default_cursor_field": [stream.replication_key],
+                "source_defined_primary_key": [[key] for key in stream.primary_keys or ()],
+            }
+        )
+    return {"streams": streams}
+
+
+# --------------------------------------------------------------------------- state, catalog
+def selected_streams(catalog: object, known: Iterable[str]) -> dict[str, str]:
+    """Stream name -> sync mode, from a ConfiguredAirbyteCatalog."""
+    names = list(known)
+    entries = catalog.get("streams") if isinstance(catalog, dict) else None
+    if not isinstance(entries, list):
+        raise _unusable("catalog", "catalog: expected an object with a list of streams")
+    selected: dict[str, str] = {}
+    problems = []
+    for number, entry in enumerate(entries):
+        stream = entry.get("stream") if isinstance(entry, dict) else None
+        name = stream.get("name") if isinstance(stream, dict) else None
+        if not isinstance(name, str):
+            problems.append(f"catalog.streams[{number}]: has no stream name")
+            continue
+        if name not in names:
+            problems.append(
+                f"catalog.streams[{number}]: {name!r} is not a stream of this source; "
+                f"streams are {', '.join(names)}"
+            )
+            continue
+        mode = entry.get("sync_mode", "incremental")
+        if mode not in SYNC_MODES:
+            problems.append(
+                f"catalog.streams[{number}].sync_mode: {mode!r}; use {' or '.join(SYNC_MODES)}"
+            )
+            continue
+        selected[name] = mode
+    if problems:
+        raise ConfigValidationError("The catalog is not usable", errors=problems)
+    return {name: selected[name] for name in names if name in selected}
+
+
+def singer_state(state: object) -> dict[str, Any]:
+    """The Singer state of an Airbyte state: per-stream STATE messages, GLOBAL, or LEGACY."""
+    if state is None or state in ([], {}):
+        return {}
+    if isinstance(state, dict):
+        if "bookmarks" in state:  # legacy: a Singer state as is
+            return state
+        if "type" in state or "stream" in state:
+            return singer_state([state])
+        return {"bookmarks": state}  # legacy: stream -> its state
+    if not isinstance(state, list):
+        raise _unusable("state", f"state: expected a list of state messages, got {_kind(state)}")
+    bookmarks: dict[str, Any] = {}
+    for number, given in enumerate(state):
+        item = given
+        if isinstance(item, dict) and item.get("type") == "STATE" and "state" in item:
+            item = item["state"]  # a whole AirbyteMessage
+        where = f"state[{number}]"
+        if not isinstance(item, dict):
+            raise _unusable("state", f"{where}: expected a state message, got {_kind(item)}")
+        kind = item.get("type") or ("LEGACY" if "data" in item else "STREAM")
+        if kind == "STREAM":
+            name, value = _stream_state(item.get("stream"), where)
+            bookmarks[name] = value
+        elif kind == "GLOBAL":
+            shared = item.get("global")
+            entries = shared.get("stream_states") if isinstance(shared, dict) else None
+            if not isinstance(entries, list):
+                raise _unusable("state", f"{where}.global: expected stream_states")
+            for index, entry in enumerate(entries):
+                name, value = _stream_state(entry, f"{where}.global.stream_states[{index}]")
+                bookmarks[name] = value
+        elif kind == "LEGACY":
+            bookmarks.update(singer_state(item.get("data")).get("bookmarks", {}))
+        else:
+            raise _unusable("state", f"{where}.type: {kind!r}; use STREAM, GLOBAL or LEGACY")
+    return {"bookmarks": bookmarks}
+
+
+def _stream_state(entry: object, where: str) -> tuple[str, Any]:
+    descriptor = entry.get("stream_descriptor") if isinstance(entry, dict) else None
+    name = descriptor.get("name") if isinstance(descriptor, dict) else None
+    if not isinstance(name, str):
+        raise _unusable("state", f"{where}: has no stream_descriptor.name")
+    assert isinstance(entry, dict)
+    value = entry.get("stream_state")
+    return name, {} if value is None else value
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def _unusable(what: str, problem: str) -> ConfigValidationError:
+    return ConfigValidationError(f"The {what} is not usable", errors=[problem])
+
+
+# --------------------------------------------------------------------------- commands
+def read_json_file(path: str, what: str) -> Any:
+    """A JSON file given on the command line; errors name the option."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _unusable(what, f"--{what} {path}: cannot be read ({exc.strerror})") from None
+    if what == "state" and not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _unusable(what, f"--{what} {path}: not valid JSON ({exc})") from None
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """The config file, whose secrets the redactor learns before anything is logged."""
+    config = read_json_file(path, "config")
+    if not isinstance(config, dict):
+        raise _unusable("config", f"--config {path}: expected a JSON object")
+    REDACT.add(*(config.get(key) for key in SECRET_SETTINGS))
+    return config
+
+
+def check(config: dict[str, Any], out: Stdout) -> None:
+    """The tap's config checks, then its connection test: one page of the Audit Trail."""
+    try:
+        tap = TapLPAuditTrailAirbyte(config=config, message_writer=Discard())
+    except ConfigValidationError as exc:
+        out.connection_status(False, _config_message(exc))
+        return
+    quiet = _RecordLimitIsNoError()
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        tap.run_connection_test()
+    except AuthError as exc:
+        out.connection_status(False, str(exc))
+        return
+    except Exception as exc:
+        logging.getLogger(tap.name).exception("The connection test failed")
+        out.connection_status(False, f"The connection test failed: {_describe(exc)}")
+        return
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+    names = _credential_names(tap)
+    out.connection_status(
+        True,
+        f"LivePerson accepted {names or 'the credentials'} for account {config['account_id']} "
+        "and the Audit Trail answered.",
+    )
+
+
+class _RecordLimitIsNoError(logging.Filter):
+    """Hides the SDK's error line for the connection test's stop after one record.
+
+    That stop is by design; the line would read as a failure.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop only that line (logged while the limit's exception is being handled)."""
+        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        causes = (exc, getattr(exc, "__cause__", None))
+        return not any(isinstance(cause, MaxRecordsLimitException) for cause in causes)
+
+
+def discover(config: dict[str, Any], out: Stdout) -> None:
+    """The CATALOG message."""
+    tap = TapLPAuditTrailAirbyte(config=config, message_writer=Discard(), setup_mapper=False)
+    out.write({"type": "CATALOG", "catalog": airbyte_catalog(tap)})
+
+
+def read(config: dict[str, Any], catalog: object, state: object, out: Stdout) -> None:
+    """Read the configured streams: RECORD, STATE, stream statuses and LOG messages."""
+    modes = selected_streams(catalog, STREAM_NAMES)
+    start = singer_state(state)
+    for name, mode in modes.items():
+        if mode == "full_refresh":
+            start.get("bookmarks", {}).pop(name, None)
+    writer = AirbyteMessages(out, streams=list(modes))
+    tap = TapLPAuditTrailAirbyte(config=config, state=start, message_writer=writer)
+    for name, stream in tap.streams.items():
+        stream.selected = name in modes
+    writer.known_state(tap.state)
+    writer.started()
+    try:
+        tap.sync_all()
+    except BaseException:
+        writer.finished(complete=False)
+        raise
+    writer.finished(complete=True)
+
+
+def _credential_names(tap: TapLPAuditTrail) -> str | None:
+    client = tap.__dict__.get("client")
+    authenticator = getattr(client, "authenticator", None)
+    names = getattr(authenticator, "credential_names", None)
+    return str(names) if names else None
+
+
+def _config_message(exc: ConfigValidationError) -> str:
+    return "; ".join(exc.errors) if exc.errors else str(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line about an error, without request details that could hold a secret."""
+    if isinstance(exc, requests.exceptions.RequestException):
+        return f"{type(exc).__name__}: the connection to the server failed or timed out"
+    return REDACT(str(exc)) or type(exc).__name__
+
+
+def report_error(exc: BaseException, out: Stdout) -> None:
+    """The TRACE message of an error that ends a command."""
+    if isinstance(exc, ConfigValidationError):
+        out.error(_config_message(exc), "config_error", str(exc))
+    elif isinstance(exc, AuthError):
+        out.error(str(exc), "config_error", "AuthError")
+    elif isinstance(exc, RetriableAPIError | requests.exceptions.RequestException):
+        out.error(
+            f"LivePerson did not answer usefully, even after the retries: {_describe(exc)}. "
+            "Try again later, or raise max_retry_seconds.",
+            "transient_error",
+            type(exc).__name__,
+        )
+    else:
+        out.error(
+            f"The read stopped on an unexpected error: {_describe(exc)}",
+            "system_error",
+            type(exc).__name__,
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The Airbyte protocol's commands."""
+    parser = argparse.ArgumentParser(
+        prog="source-lp-audittrail",
+        description="LivePerson's Audit Trail as an Airbyte source (the tap-lp-audittrail engine).",
+    )
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("spec", help="the connection specification")
+    for name, text in (("check", "test the connection"), ("discover", "the streams")):
+        commands.add_parser(name, help=text).add_argument("--config", required=True)
+    reader = commands.add_parser("read", help="read the configured streams")
+    reader.add_argument("--config", required=True)
+    reader.add_argument("--catalog", required=True)
+    reader.add_argument("--state")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int:
+    """Run one command; every line on `stream` (default stdout) is an Airbyte message."""
+    args = build_parser().parse_args(argv)
+    out = Stdout(stream)
+    level = logging.DEBUG if args.debug else logging.INFO
+    handler = AirbyteLogHandler(out, level)
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:])
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    try:
+        if args.command == "spec":
+            out.write(spec_message())
+            return 0
+        config = load_config(args.config)
+        if args.command == "check":
+            check(config, out)
+        elif args.command == "discover":
+            discover(config, out)
+        else:
+            catalog = read_json_file(args.catalog, "catalog")
+            state = read_json_file(args.state, "state") if args.state else None
+            read(config, catalog, state, out)
+    except Exception as exc:
+        report_error(exc, out)
+        return 1
+    finally:
+        out.flush()
+        logging.captureWarnings(False)
+        root.handlers = saved[1]
+        root.setLevel(saved[0])
+    return 0
+
+
+def main() -> None:
+    """Console script `source-lp-audittrail`."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

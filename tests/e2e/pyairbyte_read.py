@@ -1,0 +1,52 @@
+"""One PyAirbyte read of source-lp-audittrail into a DuckDB cache; run by PyAirbyte's own Python.
+
+    python pyairbyte_read.py JOB.json
+
+JOB.json: {"executable", "config", "db_path"}. Prints one JSON object: the records this read
+processed, its seconds, and every row of every stream in the cache (columns as PyAirbyte names
+them, without its own `_airbyte_*` columns; date-times as UTC ISO text).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import airbyte as ab
+from airbyte.caches import DuckDBCache
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    return value
+
+
+def main() -> None:
+    job = json.loads(Path(sys.argv[1]).read_text())
+    source = ab.get_source(
+        "source-lp-audittrail",
+        local_executable=job["executable"],
+        config=job["config"],
+        streams="*",
+    )
+    cache = DuckDBCache(db_path=job["db_path"])
+    started = time.monotonic()
+    result = source.read(cache=cache)
+    seconds = time.monotonic() - started
+    rows = {
+        name: [
+            {k: plain(v) for k, v in row.items() if not k.startswith("_airbyte_")}
+            for row in cache[name]
+        ]
+        for name in source.get_selected_streams()
+    }
+    print(json.dumps({"processed": result.processed_records, "seconds": seconds, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
