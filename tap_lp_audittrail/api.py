@@ -39,6 +39,7 @@ from tap_lp_audittrail.records import (
     UTC,
     MalformedRecordError,
     Row,
+    rows_of_plain_page,
     to_row,
 )
 from tap_lp_audittrail.transport import (
@@ -249,6 +250,10 @@ class AuditClient:
         if status == 400:
             raise QueryRefusedError(label, f"HTTP 400: {server_message(response)}")
         raise_for_status(response, label)
+        zone = ZoneInfo(query.timezone)
+        plain = rows_of_plain_page(response.content, zone)
+        if plain is not None:
+            return plain, _total(response.headers.get("X-Total-Count"))
         body = read_json(response, label)
         if not isinstance(body, dict):
             msg = f"{label}: the answer is JSON but not an object"
@@ -269,7 +274,6 @@ class AuditClient:
         if not isinstance(records, list):
             msg = f"{label}: data.auditData is not a list"
             raise ServerAnswerError(msg, response)
-        zone = ZoneInfo(query.timezone)
         rows = []
         for number, raw in enumerate(records):
             try:

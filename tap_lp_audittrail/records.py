@@ -6,8 +6,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -74,8 +73,7 @@ _CHANGE_DATE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """A record with its instant parsed; `record["changeDate"]` is already UTC text."""
 
     instant: dt.datetime
@@ -211,3 +209,58 @@ def to_row(raw: object, zone: ZoneInfo) -> Row:
     )
     record["changeDate"] = text
     return Row(instant, record)
+
+
+class _Record(msgspec.Struct, rename="camel"):
+    """A record exactly as the API documents it: every field a string or null, the flag a bool."""
+
+    account_id: str | None = None
+    object_type: str | None = None
+    object_name: str | None = None
+    action_type: str | None = None
+    element: str | None = None
+    old_value: str | None = None
+    new_value: str | None = None
+    change_date: str | None = None
+    originator: str | None = None
+    originator_login_name: str | None = None
+    originator_user_id: str | None = None
+    originator_user_agent: str | None = None
+    originator_auth_type: str | None = None
+    originator_is_lpa: bool | None = None
+
+
+class _Data(msgspec.Struct, rename="camel"):
+    audit_data: list[_Record]
+
+
+class _Answer(msgspec.Struct):
+    data: _Data
+    errors: None = None
+
+
+_decode_answer = msgspec.json.Decoder(_Answer).decode
+assert tuple(_Record.__struct_encode_fields__) == API_FIELDS  # type: ignore[attr-defined]
+
+
+def rows_of_plain_page(content: bytes, zone: ZoneInfo) -> list[Row] | None:
+    """The rows of an answer that is exactly as documented, decoded and typed in one step.
+
+    None for anything else (other types, errors, no data, a malformed date): the caller then
+    reads the answer field by field, and names what is wrong.
+    """
+    try:
+        records = _decode_answer(content).data.audit_data
+        rows = []
+        dates: dict[str | None, tuple[dt.datetime, str]] = {}
+        for struct in records:
+            record = dict(zip(API_FIELDS, msgspec.structs.astuple(struct)))  # noqa: B905
+            change = record["changeDate"]
+            known = dates.get(change)
+            if known is None:
+                known = dates[change] = _utc_text(change, zone)
+            instant, record["changeDate"] = known
+            rows.append(Row(instant, record))
+    except (msgspec.DecodeError, MalformedRecordError, RecursionError):
+        return None
+    return rows

@@ -163,7 +163,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=7,
         low=1,
         high=366,
-        description="Longest date window in days; windows are sized to about one page of records "
+        description="Longest date window in days; windows are sized to about 32 pages of records "
         "each, from one day up to this",
     ),
     _ranged(

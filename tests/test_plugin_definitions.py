@@ -191,9 +191,11 @@ def test_the_hub_file_passes_the_hubs_json_schemas():
     """Validated as the Hub's CI validates: Draft 7, $refs resolved among its schemas by $id.
 
     MELTANO_HUB_DIR is a checkout of the meltano/hub repository (its schemas/ folder is
-    read); the schemas are not copied into this repository.
+    read), by default ../shared/meltano-hub beside this repository when it is there; the
+    schemas are not copied into this repository.
     """
-    hub_dir = os.environ.get("MELTANO_HUB_DIR")
+    beside = Path(__file__).resolve().parents[2] / "shared" / "meltano-hub"
+    hub_dir = os.environ.get("MELTANO_HUB_DIR") or (str(beside) if beside.is_dir() else "")
     if not hub_dir:
         pytest.skip("set MELTANO_HUB_DIR to a checkout of the meltano/hub repository")
     from jsonschema import Draft7Validator

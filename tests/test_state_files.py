@@ -17,10 +17,15 @@ from tap_lp_audittrail.tap import TapLPAuditTrail
 from ._reliability import tap_command
 from .helpers import END, run_tap, tap_config
 
-BOOKMARK = "2026-10-01T00:00:00Z"
+BOOKMARK = "2026-10-01T00:00:00.000000+00:00"
 STATE = {
     "bookmarks": {
-        "audit_trail": {"replication_key": "changeDate", "replication_key_value": BOOKMARK}
+        "audit_trail": {
+            "replication_key": "changeDate",
+            "replication_key_value": BOOKMARK,
+            "reread_from": "2026-09-30T23:55:00.000000+00:00",
+            "seen": [],
+        }
     }
 }
 #: Exactly what `meltano state get` prints (checked with Meltano 4.4.1).
@@ -44,7 +49,7 @@ def test_meltanos_wrapped_state_is_read_as_the_state_inside(sandbox_factory, cap
     records = wrapped.stream("audit_trail")
     assert records
     assert records == plain.stream("audit_trail")
-    assert min(r["changeDate"] for r in records) >= "2026-09-30T23:55"  # bookmark - look-back
+    assert min(r["changeDate"] for r in records) >= "2026-09-30T23:55"  # reread_from
     assert (
         wrapped.final_state["bookmarks"]["audit_trail"]
         == plain.final_state["bookmarks"]["audit_trail"]

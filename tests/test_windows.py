@@ -40,10 +40,12 @@ def test_dense_data_makes_windows_shorter_and_sparse_data_longer():
     assert second.end - second.start == dt.timedelta(days=2)
     planner.observe(second, 20)
     spans = []
-    for _ in range(4):  # 10 a day: a week is still one page; the size doubles up to it
+    for _ in range(4):  # 10 a day: a week is far from 32 pages; the size doubles up to it
         window = next(windows)
         spans.append((window.end - window.start).days)
         planner.observe(window, 10 * spans[-1])
     assert spans == [4, 7, 7, 7]
-    planner.observe(window, 3500 * 7)  # 3,500 a day: seven pages a day, one day a window
-    assert next(windows).end - window.end == dt.timedelta(days=1)
+    planner.observe(window, 4000 * 7)  # 4,000 a day: 32 pages hold four days
+    assert next(windows).end - window.end == dt.timedelta(days=4)
+    planner.observe(window, 20_000 * 7)  # 20,000 a day: more than 32 pages a day, one day
+    assert next(windows).end - window.end == dt.timedelta(days=5)
