@@ -37,6 +37,7 @@ HOUR = dt.timedelta(hours=1)
 ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "tap_lp_audittrail"]
 CAP = 100
+EXTRA: dict = {}
 EVERY = ["audit_trail", *(e.stream for e in ELEMENTS)]
 
 RAW_CLIENT = r"""
@@ -253,7 +254,7 @@ def latency_bound(records: int, folder: Path, rows: list[tuple[str, str]]) -> No
         fewest = math.ceil(records / CAP)
         sequential = fewest * latency
         for concurrency in (4, 8):
-            wall, _, requests, _ = bench.tap_devnull(EVERY, max_concurrency=concurrency)
+            wall, _, requests, _ = bench.tap_devnull(EVERY, max_concurrency=concurrency, **EXTRA)
             rows += [
                 (
                     f"Latency-bound ({latency * 1000:.0f} ms, {records:,} changes, every "

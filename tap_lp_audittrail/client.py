@@ -53,5 +53,5 @@ class AuditStream(Stream):
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Run the run's one read, if no stream has yet: it writes this stream's records."""
-        self._tap.read_trail(dry_run=sdk_shim.is_dry_run(self))  # type: ignore[attr-defined]
+        sdk_shim.tap_of(self).read_trail(dry_run=sdk_shim.is_dry_run(self))
         return iter(())

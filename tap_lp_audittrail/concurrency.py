@@ -10,8 +10,10 @@ from typing import Any
 
 from tap_lp_audittrail.windows import Window
 
-#: Pages each window may have fetched ahead of the one being emitted.
-BUFFERED_PAGES = 1
+#: Pages one window may hold ready ahead of the consumer.
+LANE_PAGES = 32
+#: Pages all windows but the one being emitted may hold ready together, per request slot.
+PAGES_PER_SLOT = 16
 #: Windows open at once per request slot: enough that one slow window stalls nobody.
 LANES_PER_SLOT = 2
 
@@ -67,11 +69,13 @@ class Lane:
     def __init__(self, window: Window, stop: threading.Event) -> None:
         self.window = window
         self.head = Head(stop)
-        self.pages: queue.Queue[Any] = queue.Queue(maxsize=BUFFERED_PAGES)
+        self.pages: queue.Queue[Any] = queue.Queue()
         #: The next window's lane, once it is open; None while it is not (or there is none).
         self.successor: Lane | None = None
         #: Whether no window follows this one (known once the windows have run out).
         self.is_last = False
+        #: Pages put and not yet taken by the consumer.
+        self.held = 0
 
 
 def in_order(
@@ -83,22 +87,36 @@ def in_order(
 
     Up to LANES_PER_SLOT * `concurrency` windows are open at once (at least two, so that the
     window being emitted always has its successor open), so a slow window does not hold the
-    others up; the client's slots bound the requests in flight. Each window buffers at most
-    BUFFERED_PAGES items: memory stays flat however large the backfill. The first error of any
-    window stops the run and is raised here.
+    others up; the client's slots bound the requests in flight. A window reads ahead up to
+    LANE_PAGES pages; the windows behind the one being emitted hold PAGES_PER_SLOT *
+    `concurrency` pages together at most, and wait while they hold more. The window being
+    emitted never waits for the others, so the read cannot lock up, and memory stays flat
+    however large the backfill. The first error of any window stops the run and is raised here.
     """
     stop = threading.Event()
     lanes: list[Lane] = []
     pending = iter(windows)
+    budget = PAGES_PER_SLOT * max(1, concurrency)
+    held = threading.Condition()  # guards `lanes` and every lane's `held`
 
     def put(lane: Lane, item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                lane.pages.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
-        return False
+        with held:
+            while not stop.is_set():
+                if lane.held < LANE_PAGES and (
+                    lanes[0] is lane or sum(other.held for other in lanes[1:]) < budget
+                ):
+                    break
+                held.wait(0.1)
+            else:
+                return False
+            lane.pages.put(item)
+            lane.held += 1
+        return True
+
+    def taken(lane: Lane) -> None:
+        with held:
+            lane.held -= 1
+            held.notify_all()
 
     def work(lane: Lane) -> None:
         items = produce(lane, stop)
@@ -118,9 +136,10 @@ def in_order(
                 lanes[-1].is_last = True
             return
         lane = Lane(window, stop)
-        if lanes:
-            lanes[-1].successor = lane
-        lanes.append(lane)
+        with held:
+            if lanes:
+                lanes[-1].successor = lane
+            lanes.append(lane)
         threading.Thread(
             target=work, args=(lane,), daemon=True, name=f"window-{window.from_date}"
         ).start()
@@ -131,8 +150,11 @@ def in_order(
         while lanes:
             lane = lanes[0]
             item = lane.pages.get()
+            taken(lane)
             if item is _END:
-                lanes.pop(0)
+                with held:
+                    lanes.pop(0)
+                    held.notify_all()
                 launch()
                 continue
             if isinstance(item, BaseException):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import re
-from collections import Counter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -136,6 +136,9 @@ def parse_utc(value: str) -> dt.datetime:
 _encode = msgspec.json.Encoder().encode
 
 
+_id_fields = operator.itemgetter(*ID_FIELDS)
+
+
 def content_key(record: dict) -> bytes:
     """Canonical JSON of what makes a record distinct (changeDate already in UTC)."""
     return _encode(tuple(map(record.get, ID_FIELDS)))
@@ -152,18 +155,21 @@ class IdAssigner:
 
     def __init__(self) -> None:
         self._instant: str | None = None
-        self._seen: Counter[bytes] = Counter()
+        self._seen: dict[bytes, int] = {}
 
     def assign(self, record: dict) -> str:
         """Return the id of `record`, whose changeDate is already the UTC text."""
         if record["changeDate"] != self._instant:
             self._instant = record["changeDate"]
             self._seen.clear()
-        key = content_key(record)
-        occurrence = self._seen[key]
-        self._seen[key] += 1
-        digest = hashlib.sha256(key + b"\x1f%d" % occurrence).hexdigest()
-        return digest[:32]
+        try:
+            key = _encode(_id_fields(record))
+        except KeyError:  # a record without some field: the field counts as null
+            key = content_key(record)
+        occurrence = self._seen.get(key, 0)
+        self._seen[key] = occurrence + 1
+        digest = hashlib.sha256(key + (b"\x1f0" if not occurrence else b"\x1f%d" % occurrence))
+        return digest.hexdigest()[:32]
 
 
 def _text(value: object) -> str | None:

@@ -9,13 +9,42 @@ message generation (selection masks, stream maps, flattening). Written against s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 
 if TYPE_CHECKING:
     from singer_sdk import Stream
     from singer_sdk.singerlib import RecordMessage
+
+
+class ConfigCheckedTap(Tap):
+    """A tap whose own config checks run after the SDK's validation, before any request.
+
+    The SDK's only hook for that is its private `_validate_config`; the tap implements the
+    public `check_config` instead.
+    """
+
+    def check_config(self, config: dict[str, Any], sdk_errors: list[str]) -> list[str]:
+        """Problems of `config` (defaults applied), given the SDK's own messages."""
+        return sdk_errors
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        sdk_errors = super()._validate_config(raise_errors=False)
+        errors = self.check_config(self._config, sdk_errors)
+        if errors:
+            if raise_errors:
+                raise ConfigValidationError("Config validation failed", errors=errors)
+            for error in errors:
+                self.logger.warning(error)
+        return errors
+
+
+def tap_of(stream: Stream) -> Any:
+    """The tap a stream belongs to."""
+    return stream._tap
 
 
 def write_schema(stream: Stream) -> None:

@@ -14,7 +14,6 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import click
-from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
@@ -33,6 +32,7 @@ from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import connection_test, run_read
 from tap_lp_audittrail.records import parse_utc
+from tap_lp_audittrail.sdk_shim import ConfigCheckedTap
 from tap_lp_audittrail.streams import (
     ALL_CHANGES_STREAM,
     ELEMENTS,
@@ -223,7 +223,7 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class TapLPAuditTrail(Tap):
+class TapLPAuditTrail(ConfigCheckedTap):
     """LivePerson Audit Trail: every configuration change of an account, with who and when."""
 
     name = "tap-lp-audittrail"
@@ -241,22 +241,16 @@ class TapLPAuditTrail(Tap):
         PluginCapabilities.FLATTENING,
     ]
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's validation (which applies the schema's defaults), then the tap's checks.
+    def check_config(self, config: dict[str, Any], sdk_errors: list[str]) -> list[str]:
+        """The tap's checks, after the SDK's validation has applied the schema's defaults.
 
         Every message names its setting and never holds a secret: the SDK's own messages may
         quote a value, so the tap's take their place.
         """
-        REDACT.add(*(self._config.get(key) for key in SECRET_SETTINGS))
-        sdk_errors = super()._validate_config(raise_errors=False)
-        errors = config_errors(self._config, self.config_jsonschema)
+        REDACT.add(*(config.get(key) for key in SECRET_SETTINGS))
+        errors = config_errors(config, self.config_jsonschema)
         if sdk_errors and not errors:
             errors = ["config: does not match the settings schema (see --about)"]
-        if errors:
-            if raise_errors:
-                raise ConfigValidationError("Config validation failed", errors=errors)
-            for error in errors:
-                self.logger.warning(error)
         return errors
 
     @classmethod

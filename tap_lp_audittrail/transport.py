@@ -305,7 +305,8 @@ class Transport:
             exc = details.get("exception")
             if isinstance(exc, ThrottledError) and exc.status == 429:
                 self.throttle.pause(details["wait"])
-            logger.warning(
+            logger.log(
+                logging.DEBUG if self.closed.is_set() else logging.WARNING,
                 "%s failed (%s); retry %d in %.1f s",
                 what,
                 REDACT(describe(exc)),
@@ -314,7 +315,10 @@ class Transport:
             )
 
         def on_giveup(details: Any) -> None:
-            logger.error(
+            # The run's last line says why it stopped; once it has stopped, what other
+            # threads give up on is a consequence, said only at DEBUG.
+            logger.log(
+                logging.DEBUG if self.closed.is_set() else logging.WARNING,
                 "%s failed after %d tries in %.0f s: %s",
                 what,
                 details["tries"],
