@@ -48,9 +48,20 @@ def test_connection_test_reads_one_page(sandbox_factory, tmp_path):
     sb = sandbox_factory(data=DataSpec(seed=31, records=500, end=END))
     run = run_tap_cli(tap_config(sb), "--test", tmp_path=tmp_path)
     assert run.exit_code == 0, run.stderr
-    assert "Connection test" in run.stderr
     assert sb.stats.requests["domain"] == 1
     assert 1 <= sb.stats.requests["audit"] <= 2
+    # A passing test logs no ERROR, and says what it checked: the host, the credentials,
+    # the page, and which streams got their one record.
+    assert "| ERROR" not in run.stderr, run.stderr
+    said = next(line for line in run.stderr.splitlines() if "Connection test passed" in line)
+    assert sb.host_port in said
+    assert "app_key" in said
+    assert "audit_trail" in said
+    records = [line for line in run.stdout.splitlines() if '"type":"RECORD"' in line]
+    streams = {json.loads(line)["stream"] for line in records}
+    assert "audit_trail" in streams
+    assert len(streams) >= 10  # a page of 500 holds changes of most elements
+    assert len(records) == len(streams)  # one record a stream
 
 
 def test_stream_maps_and_flattening_apply(sandbox_factory, tmp_path):

@@ -119,6 +119,7 @@ class AuditApp:
     # ------------------------------------------------------------------ WSGI entry
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Route, count, inject faults, serve, record."""
+        arrived = time.monotonic()
         request = Request(environ)
         endpoint, match = "other", None
         for name, rx in ROUTES:
@@ -139,7 +140,7 @@ class AuditApp:
         if endpoint == "audit" and (sb.latency or sb.jitter):
             sb.stop_event.wait(sb.latency + sb.rng_uniform(0.0, sb.jitter))
         if fault is not None and fault.kind in ("reset",):
-            sb.stats.record(endpoint, 0, fault.kind, args)
+            sb.stats.record(endpoint, 0, fault.kind, args, arrived)
             sock = environ.get("werkzeug.socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -155,7 +156,7 @@ class AuditApp:
                 traceback.print_exc()
                 response = lp_body(500, "sandbox internal error (see its stderr)", 500)
         kind = fault.kind if fault is not None else None
-        sb.stats.record(endpoint, response.status_code, kind, args)
+        sb.stats.record(endpoint, response.status_code, kind, args, arrived)
         if fault is not None and fault.kind in ("truncate", "slow_body"):
             return self._broken_body(fault, response, start_response)
         return response(environ, start_response)

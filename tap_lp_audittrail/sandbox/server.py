@@ -47,6 +47,8 @@ class LogEntry(NamedTuple):
     fault: str | None
     args: dict[str, Any] | None
     """The auditData arguments of an audit request, when readable."""
+    arrived: float = 0.0
+    """time.monotonic() when the request arrived (before any latency or fault)."""
 
 
 @dataclass
@@ -67,13 +69,15 @@ class Stats:
             self.requests[endpoint] += 1
             return self.requests[endpoint]
 
-    def record(self, endpoint: str, status: int, fault: str | None, args: Any) -> None:
+    def record(
+        self, endpoint: str, status: int, fault: str | None, args: Any, arrived: float = 0.0
+    ) -> None:
         """Log the outcome of a request."""
         with self.lock:
             self.statuses[status] += 1
             if fault is not None:
                 self.faults[fault] += 1
-            self.log.append(LogEntry(time.monotonic(), endpoint, status, fault, args))
+            self.log.append(LogEntry(time.monotonic(), endpoint, status, fault, args, arrived))
 
     def count_served(self, records: int) -> None:
         """Count the records one audit answer holds."""
