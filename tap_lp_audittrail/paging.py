@@ -11,6 +11,10 @@ the page, and records can appear or expire between two requests. The pager there
   are skipped, records gone before it make it step back);
 - reads a group larger than a page twice and accepts it only if both reads agree record for
   record, in the same order (a server that reorders ties cannot be paged through such a group);
+- given `seek_to` (the run's start, inside the first window's dates), jumps over the records
+  before it once the total is known, to an offset guessed from the time; a page that begins
+  with a record before `seek_to` proves nothing at or after it was jumped over (records come
+  in order), and one that does not makes the pager step back half way, until one does;
 - ends a window on an empty page, on a known total, on a short page once the server's page cap
   is known, or on a record at or past `stop_at()`: an instant from which every record is in the
   next window's answer (the read passes it in; the window's own UTC bounds are not trusted,
@@ -36,6 +40,8 @@ from tap_lp_audittrail.windows import Window
 logger = logging.getLogger("tap-lp-audittrail.paging")
 
 MAX_BACKTRACKS = 20
+#: Jumps towards `seek_to` in one window, each guessed from the one before.
+MAX_JUMPS = 6
 
 
 class PagingError(RuntimeError):
@@ -85,10 +91,14 @@ class WindowPager:
         window: Window,
         traits: ServerTraits,
         stop_at: Callable[[], dt.datetime] | None = None,
+        seek_to: dt.datetime | None = None,
     ) -> None:
         self.window = window
         self.traits = traits
         self.stop_at = stop_at or (lambda: window.stop_at)
+        self.seek_to = seek_to
+        self._safe: int | None = None  # while probing: every record before it is earlier
+        self._jumps = 0
         self.offset = 0
         self.first = traits.page_size
         self.finished = False
@@ -123,6 +133,8 @@ class WindowPager:
         self._short = served if 0 < served < self.first else None
         if self._big is not None:
             return self._accept_big(rows, total)
+        if self._safe is not None and not self._landed(rows):
+            return []
 
         start = self.offset
         if self._held is not None:
@@ -146,7 +158,38 @@ class WindowPager:
             return []
         self._held = last
         self.offset = start + cut
+        self._jump(last, total)
         return rows[:cut]
+
+    def _jump(self, last: dt.datetime, total: int | None) -> None:
+        """Jump towards `seek_to` when the page ended before it and the total is known."""
+        seek_to = self.seek_to
+        if seek_to is None or self._jumps >= MAX_JUMPS or last >= seek_to:
+            return
+        if not (self.traits.total_is_total and total):
+            return
+        self._jumps += 1
+        span = (self.window.end - last).total_seconds()
+        share = min(1.0, max(0.0, (seek_to - last).total_seconds() / span)) if span > 0 else 0
+        guess = min(total - 1, self.offset + int(0.9 * share * (total - self.offset)))
+        if guess - self.offset <= 2 * self.first:
+            return  # not worth a probe
+        logger.debug("window %s: jumping from offset %d to %d", self.window, self.offset, guess)
+        self._safe, self._held, self.offset = self.offset, None, guess
+
+    def _landed(self, rows: list[Row]) -> bool:
+        """Whether a page after a jump begins before `seek_to` (else: step back half way)."""
+        assert self._safe is not None
+        assert self.seek_to is not None
+        if rows and rows[0].instant < self.seek_to:
+            self._safe = None
+            return True
+        middle = (self._safe + self.offset) // 2
+        if middle - self._safe <= self.first:
+            self.offset, self._safe = self._safe, None  # close enough: page on from there
+        else:
+            self.offset = middle
+        return False
 
     def _align(self, rows: list[Row]) -> tuple[int, list[Row]] | None:
         """Find the held group at the head of the page; None if another request is needed."""

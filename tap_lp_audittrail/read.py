@@ -137,7 +137,8 @@ class TrailRead:
             following = successor.head.peek() if successor is not None else None
             return window.stop_at if following is None else min(window.stop_at, following)
 
-        pager = WindowPager(window, self.client.traits, stop_at)
+        seek_to = self.start if window.start == self.start else None
+        pager = WindowPager(window, self.client.traits, stop_at, seek_to)
 
         def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
             nonlocal records
@@ -170,7 +171,7 @@ class TrailRead:
             return
         window = lane.window.before()
         cut = window.stop_at if head is None else min(window.stop_at, head)
-        pager = WindowPager(window, self.client.traits, lambda: cut)
+        pager = WindowPager(window, self.client.traits, lambda: cut, self.start)
 
         def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
             return self.client.fetch_page(WHAT, window, offset, first, self.component_types)

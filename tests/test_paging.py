@@ -190,3 +190,63 @@ def test_out_of_order_answers_stop_the_run():
     server = FakeServer(list(reversed(rows)))
     with pytest.raises(PagingError, match="ascending"):
         extract(server, 100)
+
+
+SHAPES = {
+    "even": lambda s: s,
+    "early": lambda s: s * s // 170_000,  # crowded at the window's start
+    "late": lambda s: 170_000 - (170_000 - s) ** 2 // 170_000,  # crowded at its end
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    seconds=st.lists(st.integers(min_value=0, max_value=170_000), min_size=1, max_size=400),
+    at=st.integers(min_value=0, max_value=172_800),
+    page_size=st.integers(min_value=3, max_value=30),
+    shape=st.sampled_from(list(SHAPES)),
+    shuffle=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_a_jump_to_the_start_loses_nothing_after_it(seconds, at, page_size, shape, shuffle, seed):
+    """With `seek_to`, every record at or after it comes out once, however the records crowd
+    (the jump is guessed from the time; a wrong guess must be noticed), and records before it
+    are jumped over."""
+    rows = make_rows([SHAPES[shape](s) for s in seconds])
+    server = FakeServer(rows, shuffle=shuffle, seed=seed)
+    seek_to = T0 + dt.timedelta(seconds=at)
+    pager = WindowPager(WINDOW, ServerTraits(page_size=page_size), seek_to=seek_to)
+    biggest_group = max(Counter(r.instant for r in rows).values())
+    assume(not shuffle or biggest_group < page_size)
+    out = [row for batch in read_window(pager, server.fetch) for row in batch]
+    wanted = [r for r in rows if seek_to <= r.instant < WINDOW.end]
+    got = [r for r in out if seek_to <= r.instant < WINDOW.end]
+    assert multiset(got) == multiset(wanted)
+    assert not multiset(out) - multiset(rows), "a record handed on twice"
+
+
+def test_a_jump_saves_the_pages_before_the_start():
+    rows = make_rows(list(range(0, 172_800, 20)))  # 8,640 records, evenly over two days
+    seek_to = T0 + dt.timedelta(hours=40)
+    server = FakeServer(rows)
+    pager = WindowPager(WINDOW, ServerTraits(page_size=100), seek_to=seek_to)
+    out = [row for batch in read_window(pager, server.fetch) for row in batch]
+    wanted = [r for r in rows if r.instant >= seek_to]
+    assert multiset([r for r in out if r.instant >= seek_to]) == multiset(wanted)
+    # 1,440 records after the start: 15 pages, plus the first page and the jumps' landings
+    # (of 8,640 records: 88 pages without jumping)
+    assert server.requests <= len(wanted) // 99 + 4
+
+
+def test_a_jump_that_lands_past_the_start_steps_back():
+    """Few records before the start and many just after it: the guess from the time lands
+    among the records after the start, and the pager must come back for those it passed."""
+    before = list(range(0, 100))
+    after = [40 * 3600 + i // 3 for i in range(1000)]
+    rows = make_rows(before + after)
+    seek_to = T0 + dt.timedelta(hours=40)
+    server = FakeServer(rows)
+    pager = WindowPager(WINDOW, ServerTraits(page_size=20), seek_to=seek_to)
+    out = [row for batch in read_window(pager, server.fetch) for row in batch]
+    wanted = [r for r in rows if r.instant >= seek_to]
+    assert multiset([r for r in out if r.instant >= seek_to]) == multiset(wanted)

@@ -64,8 +64,8 @@ def test_postgres_exact_rows_incremental_upserts(sandbox_factory, make_project, 
         ).fetchone()[0]
         assert long_values > 0, "the data had no very long value to round-trip"
 
-    # New changes arrive; the incremental run adds exactly them, and the rows of the look-back
-    # window it reads again are upserted onto themselves.
+    # New changes arrive; the incremental run adds exactly them (what it reads again of the
+    # last six hours it does not emit again).
     new, since = changes_from_now(sb, 80, seed=42)
     sb.append(new)
     project.elt("target-postgres")

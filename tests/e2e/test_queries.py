@@ -59,7 +59,7 @@ def test_the_docs_have_the_postgres_queries():
 @pytest.fixture(scope="module")
 def loaded(meltano_bin, plugin_cache, postgres, tmp_path_factory):
     """A sandbox whose history runs up to now, loaded by target-postgres and by target-csv
-    (twice, so the CSV files hold the rows the second run read again). Built once for the
+    (twice, the second a full refresh, so the CSV files hold every row twice). Built once for the
     module, the way `make_project` builds a project."""
     root = tmp_path_factory.mktemp("queries") / "project"
     (root / ".meltano").mkdir(parents=True)
@@ -76,7 +76,9 @@ def loaded(meltano_bin, plugin_cache, postgres, tmp_path_factory):
         sb.append(new)
         project.elt("target-postgres")
         project.elt("target-csv")
-        project.elt("target-csv")  # reads the look-back again: those rows are in both files
+        # a full refresh into the same files: every row is in both, as after a re-run, or an
+        # interrupted run resumed, whatever was written twice
+        project.elt("target-csv", "--full-refresh")
         yield sb, project, database
 
 
