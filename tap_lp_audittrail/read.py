@@ -26,9 +26,9 @@ import datetime as dt
 import functools
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -58,6 +58,21 @@ def months_ago(now: dt.datetime, months: int) -> dt.datetime:
     index = now.year * 12 + now.month - 1 - months
     year, month = divmod(index, 12)
     return dt.datetime(year, month + 1, min(now.day, 28), tzinfo=UTC)
+
+
+def configured_range(config: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """Where a stream without a bookmark starts, and where every read ends.
+
+    `start_date`, else 13 months ago; `end_date`, else two days past the host's date: an
+    upper bound of what to ask for, never a bookmark (those follow the server's clock).
+    """
+    now = dt.datetime.now(tz=UTC)
+    start = config.get("start_date")
+    end = config.get("end_date")
+    return (
+        parse_utc(start) if start else months_ago(now, RETENTION_MONTHS),
+        parse_utc(end) if end else floor_day(now) + 2 * DAY,
+    )
 
 
 @dataclass(frozen=True)
@@ -376,13 +391,7 @@ class FanOut:
 def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
     """The run's one read for every selected stream: plan it, fan it out, write its state."""
     config = tap.config
-    now = dt.datetime.now(tz=UTC)
-    floor = (
-        parse_utc(config["start_date"])
-        if config.get("start_date")
-        else months_ago(now, RETENTION_MONTHS)
-    )
-    end = parse_utc(config["end_date"]) if config.get("end_date") else floor_day(now) + 2 * DAY
+    floor, end = configured_range(config)
     lookback = dt.timedelta(minutes=float(config["lookback_minutes"]))
     targets = {}
     for stream in streams:
@@ -428,14 +437,7 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
 
 def connection_test(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
     """`--test`: domain, auth and one page over the whole range, one record per stream found."""
-    config = tap.config
-    now = dt.datetime.now(tz=UTC)
-    start = (
-        parse_utc(config["start_date"])
-        if config.get("start_date")
-        else months_ago(now, RETENTION_MONTHS)
-    )
-    end = parse_utc(config["end_date"]) if config.get("end_date") else floor_day(now) + 2 * DAY
+    start, end = configured_range(tap.config)
     rows, total, _ = client.fetch_page(
         "connection test", Window(start, end, last=True), 0, client.traits.page_size, ()
     )
