@@ -289,6 +289,8 @@ class FanOut:
         self.writer = writer if type(writer) is SingerOutput else None
         self.all_changes = targets.get(ALL_CHANGES_STREAM)
         self.unknown: dict[str, int] = {}
+        self._routes_of: dict[object, tuple[Target, ...]] = {}
+        self._unknown_types: set[object] = set()
         self._since_state = 0
 
     def run(self, read: TrailRead, server_start: dt.datetime | None) -> None:
@@ -325,30 +327,39 @@ class FanOut:
             )
             sdk_shim.mark_state_unflushed(target.stream)
 
+    def _routes(self, object_type: object) -> tuple[Target, ...]:
+        """The selected streams a change of `object_type` goes to (looked up once per type)."""
+        routes = self._routes_of.get(object_type)
+        if routes is None:
+            element = self.index.stream_of(object_type)
+            if element is None:
+                self._unknown_types.add(object_type)
+            chosen = (self.all_changes, self.targets.get(element) if element else None)
+            routes = self._routes_of[object_type] = tuple(t for t in chosen if t is not None)
+        if object_type in self._unknown_types:
+            kind = str(object_type)
+            self.unknown[kind] = self.unknown.get(kind, 0) + 1
+        return routes
+
     def _emit(self, rows: list[Row], ids: IdAssigner) -> None:
         extracted = format_utc(dt.datetime.now(tz=UTC)).encode()
         suffix = b',"time_extracted":"' + extracted + b'"}\n'
         lines: list[bytes] = []
-        all_changes = self.all_changes
-        targets = self.targets
-        stream_of = self.index.stream_of
+        fast = self.writer is not None
+        routes_of = self._routes
         for row in rows:
             record = row.record
             record_id = record["id"] = ids.assign(record)
-            element = stream_of(record["objectType"])
-            if element is None:
-                kind = str(record["objectType"])
-                self.unknown[kind] = self.unknown.get(kind, 0) + 1
             encoded: bytes | None = None
-            for target in (all_changes, targets.get(element) if element else None):
-                if target is None or row.instant < target.start:
+            for target in routes_of(record["objectType"]):
+                if row.instant < target.start:
                     continue
                 if not target.bookmark.first_emission(record_id, row.instant):
                     target.skipped += 1
                     continue
                 target.emitted += 1
                 self._since_state += 1
-                if target.prefix is not None and self.writer is not None:
+                if fast and target.prefix is not None:
                     if encoded is None:
                         encoded = _encode(record)
                     lines.append(target.prefix + encoded + suffix)
