@@ -70,10 +70,9 @@ class Lane:
         self.window = window
         self.head = Head(stop)
         self.pages: queue.Queue[Any] = queue.Queue()
-        #: The next window's lane, once it is open; None while it is not (or there is none).
+        #: The next window's lane, once it is open; None while it is not, or when none follows
+        #: (the consumer opens the next window before it hands on this one's pages).
         self.successor: Lane | None = None
-        #: Whether no window follows this one (known once the windows have run out).
-        self.is_last = False
         #: Pages put and not yet taken by the consumer.
         self.held = 0
 
@@ -132,8 +131,6 @@ def in_order(
     def launch() -> None:
         window = next(pending, None)
         if window is None:
-            if lanes:
-                lanes[-1].is_last = True
             return
         lane = Lane(window, stop)
         with held:
