@@ -247,3 +247,31 @@ def test_under_the_utc_reading_the_first_window_starts_at_the_start_date(sandbox
     run_tap(tap_config(sb, start_date=start.isoformat()))
     asked = [e.args for e in sb.stats.log if e.endpoint == "audit" and e.args]
     assert min(a["fromDate"] for a in asked) == start.date().isoformat()
+
+
+def test_given_a_state_the_run_asks_from_reread_from_and_skips_the_ids_seen(sandbox_factory):
+    """In the style of a request test: this state, so these dates asked, these ids skipped."""
+    sb = sandbox_factory(data=DataSpec(seed=43, records=600, span_days=6, end=END))
+    config = tap_config(sb)
+    config.pop("end_date")
+    sb.set_clock(END)
+    full = run_tap(config).stream("audit_trail")
+    reread_from = END - 20 * HOUR  # 04:00 UTC: after the -12:00 midnight, no day-before read
+    already = [r for r in full if r["changeDate"] >= reread_from.isoformat()][:5]
+    state = {
+        "bookmarks": {
+            "audit_trail": {
+                "replication_key": "changeDate",
+                "replication_key_value": END.isoformat(timespec="microseconds"),
+                "reread_from": reread_from.isoformat(timespec="microseconds"),
+                "seen": [r["id"] for r in already],
+            }
+        }
+    }
+    sb.stats.reset()
+    again = run_tap(config, state=state).stream("audit_trail")
+    asked = [e.args for e in sb.stats.log if e.endpoint == "audit" and e.args]
+    assert min(a["fromDate"] for a in asked) == reread_from.date().isoformat()
+    assert min(r["changeDate"] for r in again) >= reread_from.isoformat()
+    expected = [r for r in full if r["changeDate"] >= reread_from.isoformat()]
+    assert {r["id"] for r in again} == {r["id"] for r in expected} - {r["id"] for r in already}
