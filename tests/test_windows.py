@@ -1,4 +1,4 @@
-"""How a run's time range is cut: whole UTC days, contiguous, sized to about one page."""
+"""How a run's time range is cut: whole UTC days, contiguous, sized to about 32 pages."""
 
 from __future__ import annotations
 
