@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, unquote
 
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
@@ -115,9 +115,32 @@ def run_process(
     timeout: float = 120,
 ) -> Process:
     """Run the real tap; SIGKILL it after N stdout lines or N seconds (if it still runs)."""
-    command = tap_command(tmp_path, config, state, catalog, *args)
+    return run_killable(
+        tap_command(tmp_path, config, state, catalog, *args),
+        tmp_path,
+        Process(),
+        kill_after_lines=kill_after_lines,
+        kill_after_seconds=kill_after_seconds,
+        env=env,
+        timeout=timeout,
+    )
+
+
+P = TypeVar("P", bound=Process)
+
+
+def run_killable(
+    command: list[str],
+    tmp_path: Path,
+    result: P,
+    *,
+    kill_after_lines: int | None = None,
+    kill_after_seconds: float | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> P:
+    """Run `command`, filling `result`; SIGKILL it after N stdout lines or N seconds."""
     err_path = tmp_path / "stderr.txt"
-    result = Process()
     started = time.monotonic()
     with err_path.open("w") as err:
         proc = subprocess.Popen(

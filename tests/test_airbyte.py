@@ -11,10 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,7 +33,7 @@ from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
 from tap_lp_audittrail.streams import ELEMENTS
 from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
 
-from ._reliability import SecretSpy, Union, now_sandbox
+from ._reliability import Process, SecretSpy, Union, now_sandbox, run_killable
 from .helpers import (
     END,
     WIND_DOWN,
@@ -490,15 +487,8 @@ def test_no_secret_in_any_output_at_debug_level(tmp_path, auth):
 
 
 # ----------------------------------------------------------------------------- processes
-@dataclass
-class Process:
+class SourceProcess(Process):
     """What one real source process wrote before it ended or was killed."""
-
-    lines: list[str] = field(default_factory=list)
-    stderr: str = ""
-    returncode: int | None = None
-    killed: bool = False
-    seconds: float = 0.0
 
     def output(self) -> Output:
         """Whole lines only: a line cut by the kill is what a platform would drop too."""
@@ -512,38 +502,16 @@ def run_source_process(
     kill_after_seconds: float | None = None,
     command: list[str] = SOURCE,
     timeout: float = 120,
-) -> Process:
+) -> SourceProcess:
     """Run the real source; SIGKILL it after N stdout lines or N seconds (if it still runs)."""
-    result = Process()
-    started = time.monotonic()
-    err_path = tmp_path / "stderr.txt"
-    with err_path.open("w") as err:
-        proc = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=err, text=True)
-        assert proc.stdout is not None
-        stdout = proc.stdout
-
-        def read() -> None:
-            for line in stdout:
-                if line.endswith("\n"):
-                    result.lines.append(line.rstrip("\n"))
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        while proc.poll() is None and time.monotonic() < started + timeout:
-            if (kill_after_lines is not None and len(result.lines) >= kill_after_lines) or (
-                kill_after_seconds is not None and time.monotonic() - started >= kill_after_seconds
-            ):
-                break
-            time.sleep(0.002)
-        if proc.poll() is None:
-            result.killed = True
-            os.kill(proc.pid, signal.SIGKILL)
-        result.returncode = proc.wait()
-        reader.join(timeout=10)
-        stdout.close()
-    result.seconds = time.monotonic() - started
-    result.stderr = err_path.read_text()
-    return result
+    return run_killable(
+        [*command, *args],
+        tmp_path,
+        SourceProcess(),
+        kill_after_lines=kill_after_lines,
+        kill_after_seconds=kill_after_seconds,
+        timeout=timeout,
+    )
 
 
 def test_the_console_script_speaks_only_airbyte_on_stdout(sandbox, tmp_path):
