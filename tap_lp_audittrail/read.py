@@ -293,7 +293,7 @@ class FanOut:
         self._unknown_types: set[object] = set()
         self._since_state = 0
 
-    def run(self, read: TrailRead, server_start: dt.datetime | None) -> None:
+    def run(self, read: TrailRead) -> None:
         """Emit every change of `read`, writing STATE after its windows and at its end."""
         for name, target in self.targets.items():
             sdk_shim.write_schema(target.stream)
@@ -442,7 +442,7 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
         concurrency=int(config["max_concurrency"]),
     )
     fan_out = FanOut(tap, targets, client.index, lookback)
-    fan_out.run(read, client.server_start)
+    fan_out.run(read)
     client.unknown_object_types.update(fan_out.unknown)
 
 
