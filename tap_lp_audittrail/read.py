@@ -112,7 +112,11 @@ class TrailRead:
     def __iter__(self) -> Iterator[list[Row] | Checkpoint]:
         """Batches of changes, and a checkpoint after each window."""
         planner = WindowPlanner(
-            self.start, self.end, self.window_days, self.client.traits.records_per_page
+            self.start,
+            self.end,
+            self.window_days,
+            self.client.traits.records_per_page,
+            now=dt.datetime.now(tz=UTC),
         )
         logger.info(
             "%s: reading %s to %s in date windows of 1 to %d days%s",

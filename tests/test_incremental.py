@@ -118,16 +118,25 @@ def test_the_state_says_where_each_stream_stands(sandbox_factory):
         assert bookmarks[name]["replication_key_value"] == END.isoformat(timespec="microseconds")
 
 
-def test_a_quiet_stream_does_not_read_its_history_again(sandbox_factory):
+@pytest.mark.parametrize(
+    ("hour", "requests"),
+    [
+        (15, 1),  # one window, from the bookmark to past the end of the day
+        (0, 2),  # and the day before: 12 h behind UTC, the bookmark's date begins after it
+    ],
+)
+def test_a_quiet_stream_does_not_read_its_history_again(sandbox_factory, hour, requests):
     sb = sandbox_factory(data=DataSpec(seed=26, records=2000, end=END - dt.timedelta(days=3)))
-    config = tap_config(sb, end_date=None, lookback_minutes=5)
+    today = dt.datetime.now(tz=dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    sb.set_clock(today + dt.timedelta(hours=hour, minutes=30))  # not the time of day of the host
+    config = tap_config(sb, lookback_minutes=5)
     config.pop("end_date")
     first = run_tap(config, streams=["mtls_certifications"])
     requests_first = sb.stats.requests["audit"]
     second = run_tap(config, state=first.final_state, streams=["mtls_certifications"])
     requests_second = sb.stats.requests["audit"] - requests_first
     assert second.stream("mtls_certifications") == []
-    assert requests_second <= 2 < requests_first
+    assert requests_second == requests < requests_first
 
 
 def test_streams_filtering_on_the_tap_side_share_one_read(sandbox_factory):

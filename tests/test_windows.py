@@ -49,3 +49,15 @@ def test_dense_data_makes_windows_shorter_and_sparse_data_longer():
     assert next(windows).end - window.end == dt.timedelta(days=4)
     planner.observe(window, 20_000 * 7)  # 20,000 a day: more than 32 pages a day, one day
     assert next(windows).end - window.end == dt.timedelta(days=5)
+
+
+def test_the_window_reaching_past_the_present_runs_to_the_end_of_the_range():
+    start = dt.datetime(2025, 3, 1, 6, tzinfo=UTC)
+    now = dt.datetime(2025, 3, 3, 9, tzinfo=UTC)
+    end = dt.datetime(2025, 3, 5, tzinfo=UTC)  # two days past the host's date
+    windows = list(WindowPlanner(start, end, max_days=7, page_size=500, now=now))
+    assert [(w.start.day, w.end.day) for w in windows] == [(1, 2), (2, 3), (3, 5)]
+    assert windows[-1].last
+    assert windows[-1].to_date == "2025-03-06"  # and the last window's 14 h past the end
+    # no present given (or one past the end): days as the density says
+    assert len(list(WindowPlanner(start, end, max_days=7, page_size=500))) == 4
