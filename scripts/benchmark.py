@@ -31,7 +31,8 @@ from pathlib import Path
 from tap_lp_audittrail.sandbox import DataSpec, Readings, Sandbox
 from tap_lp_audittrail.streams import ELEMENTS
 
-END = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+# The data end at the present, as an account's do (the tap reads up to the server's time).
+END = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
 START = END - dt.timedelta(days=400)
 HOUR = dt.timedelta(hours=1)
 ROOT = Path(__file__).resolve().parent.parent

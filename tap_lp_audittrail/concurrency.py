@@ -13,11 +13,16 @@ from tap_lp_audittrail.windows import Window
 #: Pages one window may hold ready ahead of the consumer.
 LANE_PAGES = 32
 #: Pages all windows but the one being emitted may hold ready together, per request slot.
-PAGES_PER_SLOT = 16
+PAGES_PER_SLOT = 32
 #: Windows open at once per request slot: enough that one slow window stalls nobody.
 LANES_PER_SLOT = 2
 
 _END = object()
+
+
+def lanes_for(concurrency: int) -> int:
+    """Windows open at once for `concurrency` request slots (at least two: see in_order)."""
+    return max(2, LANES_PER_SLOT * max(1, concurrency))
 
 
 class CancelledError(Exception):
@@ -142,7 +147,7 @@ def in_order(
         ).start()
 
     try:
-        for _ in range(max(2, LANES_PER_SLOT * max(1, concurrency))):
+        for _ in range(lanes_for(concurrency)):
             launch()
         while lanes:
             lane = lanes[0]

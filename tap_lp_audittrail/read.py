@@ -34,7 +34,7 @@ import msgspec
 
 from tap_lp_audittrail import sdk_shim
 from tap_lp_audittrail.bookmarks import Bookmark
-from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order
+from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order, lanes_for
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
@@ -117,6 +117,7 @@ class TrailRead:
             self.window_days,
             self.client.traits.records_per_page,
             now=dt.datetime.now(tz=UTC),
+            lanes=lanes_for(self.concurrency),
         )
         logger.info(
             "%s: reading %s to %s in date windows of 1 to %d days%s",

@@ -160,11 +160,11 @@ CONFIG_SCHEMA = th.PropertiesList(
     _ranged(
         "window_days",
         th.IntegerType,
-        default=7,
+        default=31,
         low=1,
         high=366,
-        description="Longest date window in days; windows are sized to about 32 pages of records "
-        "each, from one day up to this",
+        description="Longest date window in days; windows are sized to their share of the pages "
+        "left (8 to 32 pages each), from one day up to this",
     ),
     _ranged(
         "max_concurrency",

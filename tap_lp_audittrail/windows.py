@@ -87,18 +87,24 @@ class Window:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
-#: Pages a window is sized to hold: its last page is partly empty, so fewer, larger windows
-#: cost fewer requests, while more windows than request slots keep every slot busy.
+#: Pages a window is sized to hold at most: its last page is partly empty, so fewer, larger
+#: windows cost fewer requests...
 PAGES_PER_WINDOW = 32
+#: ...and at least, once the density is known: near the end of the range windows shrink so
+#: that every window open at once has pages left to read, but not below this.
+MIN_PAGES_PER_WINDOW = 8
 
 
 class WindowPlanner:
-    """Windows cut as the run goes: each about PAGES_PER_WINDOW pages, given the density so far.
+    """Windows cut as the run goes, sized from the density of the windows read before.
 
-    A window's pages are read one after another, but windows are read side by side. The first
-    windows span one day; later ones between one day and `max_days`, from the density of the
-    windows before. `inclusive` (set once the server shows it reads toDate as inclusive) goes
-    into every window cut after it.
+    A window's pages are read one after another, but `lanes` windows are read side by side.
+    Each window is sized to its share of what is left (the pages the rest of the range should
+    hold at the density seen so far, over `lanes`), between MIN_PAGES_PER_WINDOW and
+    PAGES_PER_WINDOW pages: few partly empty last pages, and no lane left alone at the end with
+    a long window while the others idle. Windows span one day until a window has been read,
+    then grow at most twofold from one window to the next, up to `max_days`. `inclusive` (set
+    once the server shows it reads toDate as inclusive) goes into every window cut after it.
 
     A window that would end after `now` (the host's clock: a hint for sizing, never a
     boundary) runs to the end of the range instead: the days past the present hold no change
@@ -111,36 +117,47 @@ class WindowPlanner:
         end: dt.datetime,
         max_days: int,
         page_size: int,
+        *,
         now: dt.datetime | None = None,
+        lanes: int = 1,
     ) -> None:
         self.cursor = start.astimezone(UTC)
         self.end = end.astimezone(UTC)
         self.now = None if now is None else now.astimezone(UTC)
         self.max_days = max_days
-        self.days = 1  # until a window tells how dense the data are
+        self.days = 1  # the span of the last window cut
+        self.density: float | None = None  # records a day, from the last window with any
         self.page_size = page_size
+        self.lanes = max(1, lanes)
         self.inclusive = False
         self._lock = threading.Lock()
 
     def observe(self, window: Window, records: int) -> None:
-        """A window ended with `records` records: size the next windows from its density."""
+        """A window ended with `records` records: what the next windows are sized from."""
         span = (window.end - window.start) / DAY
         if span <= 0:
             return
         with self._lock:
-            if not records:
-                # An empty window (say, the days before an account's first change) says little
-                # about the next days: grow one day at a time.
-                self.days = min(self.max_days, self.days + 1)
-                return
-            # Otherwise about PAGES_PER_WINDOW pages a window: shrink at once, grow by doubling.
-            fitting = int(PAGES_PER_WINDOW * self.page_size / (records / span))
-            self.days = max(1, min(self.max_days, fitting, 2 * self.days))
+            if records:
+                self.density = records / span
+            elif self.density is None:
+                # Empty windows before the account's first change: grow at once.
+                self.days = min(self.max_days, 2 * self.days)
+
+    def _next_days(self) -> int:
+        """Days of the next window (under the lock)."""
+        if self.density is None:
+            return self.days
+        horizon = self.end if self.now is None else min(self.end, self.now)
+        left = max(0.0, (horizon - self.cursor) / DAY) * self.density / self.page_size
+        pages = min(PAGES_PER_WINDOW, max(MIN_PAGES_PER_WINDOW, left / self.lanes))
+        fitting = int(pages * self.page_size / self.density)
+        return max(1, min(self.max_days, fitting, 2 * self.days))
 
     def __iter__(self) -> Iterator[Window]:
         while self.cursor < self.end:
             with self._lock:
-                days = self.days
+                days = self.days = self._next_days()
             upper = min(floor_day(self.cursor) + dt.timedelta(days=days), self.end)
             if self.now is not None and upper > self.now:
                 upper = self.end
