@@ -147,16 +147,17 @@ def run_killable(
             command,
             stdout=subprocess.PIPE,
             stderr=err,
-            text=True,
             env={**os.environ, **(env or {})},
         )
         assert proc.stdout is not None
         stdout = proc.stdout
 
         def read() -> None:
+            # Bytes: a kill can cut the last line inside a multi-byte character. Only whole
+            # lines count (a target never sees the cut one either).
             for line in stdout:
-                if line.endswith("\n"):
-                    result.lines.append(line.rstrip("\n"))
+                if line.endswith(b"\n"):
+                    result.lines.append(line[:-1].decode())
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
