@@ -144,12 +144,15 @@ def test_records_written_during_paging(sandbox_factory, reading):
     )
     before = sb.ground_truth()
     written = 0
+    stamped = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
     def hook(n: int) -> None:
-        nonlocal written
+        nonlocal written, stamped
         if n % 3 == 0:
-            now = dt.datetime.now(dt.timezone.utc)
-            sb.append(sb.make_records(3, now, now + dt.timedelta(seconds=1), seed=n))
+            # One batch a second at most: however fast the run, no second holds more changes
+            # than a page (a larger group with ties reshuffled is refused, by design).
+            stamped = max(dt.datetime.now(dt.timezone.utc), stamped + dt.timedelta(seconds=1))
+            sb.append(sb.make_records(3, stamped, stamped + dt.timedelta(seconds=1), seed=n))
             written += 3
 
     sb.on_audit_request = hook
