@@ -106,6 +106,13 @@ class Command:
         return shlex.split(first.replace("\\\n", " "), comments=True)
 
     @property
+    def plain(self) -> str:
+        """The command as written, without the comment after it."""
+        *lines, last = self.source.split("\n")
+        comment = _trailing_comment(last)
+        return "\n".join([*lines, last.removesuffix(comment).rstrip()])
+
+    @property
     def run(self) -> bool:
         return self.marker is None
 
