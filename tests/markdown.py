@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The comments that mark a command as one the tests do not run (they check its syntax).
@@ -71,14 +73,18 @@ def blocks(page: Path, *languages: str) -> list[Block]:
 
 
 def block_after(marker: str, language: str) -> Block:
-    """The first block of `language` after the one place in the docs where `marker` stands."""
-    places = [page for page in pages() if marker in text(page)]
-    assert len(places) == 1, f"{marker!r} is in {[name(p) for p in places]}, not in one page"
-    (page,) = places
-    offset = text(page).index(marker)
+    """The first block of `language` after the one line of the docs that begins with `marker`
+    (a heading, or an HTML comment naming the test that reads the block)."""
+    places = [
+        (page, match.start())
+        for page in pages()
+        for match in re.finditer(rf"^{re.escape(marker)}", text(page), re.M)
+    ]
+    assert len(places) == 1, f"{marker!r} begins {len(places)} lines of the docs, not one"
+    ((page, offset),) = places
+    line = text(page).count("\n", 0, offset) + 1
     for block in blocks(page, language):
-        start = sum(len(line) + 1 for line in text(page).splitlines()[: block.line - 1])
-        if start > offset:
+        if block.line > line:
             return block
     raise AssertionError(f"no {language} block after {marker!r} in {name(page)}")
 
@@ -139,7 +145,8 @@ def _trailing_comment(line: str) -> str:
 def commands(block: Block) -> list[Command]:
     """The block's commands, each with the marker that applies to it."""
     lines = block.body.splitlines()
-    block_marker = None
+    standalone = [_marker(line.strip()) for line in lines if line.strip().startswith("#")]
+    block_marker = next(filter(None, standalone), None)
     found: list[Command] = []
     index = 0
     while index < len(lines):
@@ -150,7 +157,6 @@ def commands(block: Block) -> list[Command]:
         if not stripped:
             continue
         if stripped.startswith("#"):
-            block_marker = block_marker or _marker(stripped)
             continue
         parts = [line]
         while parts[-1].endswith("\\") and index < len(lines):
@@ -172,6 +178,34 @@ def commands(block: Block) -> list[Command]:
 def shell_commands() -> list[Command]:
     """Every command of every shell block of README.md and docs/*.md."""
     return [c for page in pages() for b in blocks(page, *SHELL) for c in commands(b)]
+
+
+def program(command_words: list[str]) -> tuple[list[str], list[str]]:
+    """The command's leading VAR=value assignments, and its words from the program on."""
+    assignments = []
+    words = list(command_words)
+    while words and re.match(r"^[A-Za-z_]\w*=", words[0]):
+        assignments.append(words.pop(0))
+    return assignments, words
+
+
+def assigned_variables(command: Command) -> list[str]:
+    assignments, words = program(command.words)
+    if words and words[0] == "export":
+        assignments += [w for w in words[1:] if "=" in w]
+    return [a.split("=", 1)[0] for a in assignments]
+
+
+def documented_plugins() -> dict[str, str]:
+    """Every extractor the docs' YAML adds: name -> the plugin it inherits from."""
+    found = {}
+    for page in pages():
+        for block in blocks(page, "yaml"):
+            data = yaml.safe_load(block.body)
+            extractors = (data or {}).get("plugins", {}).get("extractors", [])
+            for plugin in extractors:
+                found[plugin["name"]] = plugin.get("inherit_from", plugin["name"])
+    return found
 
 
 def inline_code(page: Path) -> list[str]:
