@@ -76,10 +76,25 @@ def closing_commands(output: str) -> list[str]:
     return [line.strip() for line in ending.splitlines() if line.startswith("       ")]
 
 
+def pinned_meltano_version() -> str:
+    """The Meltano version scripts/demo installs (and otherwise would install again)."""
+    found = re.search(r'^MELTANO_VERSION="([^"]+)"', (REPO / "scripts" / "demo").read_text(), re.M)
+    assert found
+    return found.group(1)
+
+
 @pytest.fixture(scope="module")
 def clone(meltano_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("the clone is made from a git checkout")
+    version = subprocess.run(
+        [meltano_bin, "--version"], capture_output=True, text=True, check=True, env=clean_env()
+    ).stdout
+    if not version.strip().endswith(f"version {pinned_meltano_version()}"):
+        # The demo would install its Meltano into the linked virtualenv.
+        pytest.skip(
+            f"the demo needs Meltano {pinned_meltano_version()}; {meltano_bin} is {version}"
+        )
     return clone_of_the_repository(tmp_path_factory.mktemp("clone"), meltano_bin)
 
 
