@@ -3,7 +3,8 @@
 A demo account lives in .demo/world.json: its seeded history, and the changes "made" between
 one demo run and the next. Each run starts a sandbox serving that account, runs
 `meltano --environment=sandbox run tap-lp-audittrail target-csv` with the sandbox's address and
-credentials in the environment, and reports what landed in output/sandbox/.
+credentials in the environment, reports what landed in output/sandbox/, and ends with the
+commands that take a user to a real account.
 """
 
 from __future__ import annotations
@@ -33,6 +34,28 @@ STATE_ID = f"sandbox:tap-lp-audittrail-to-{LOADER}"
 STREAMS = ("audit_trail", *ELEMENTS)
 UTC = dt.timezone.utc
 csv.field_size_limit(sys.maxsize)
+
+#: From the sandbox to a real account: the steps the demo ends with, each with its commands.
+#: README.md, "Configuring a real account", shows the same commands (a test keeps them in step).
+MELTANO_TYPED = ".venv-meltano/bin/meltano"  # as a user types it, in the clone
+REAL_ACCOUNT = (
+    (
+        "Its id and API key: replace 12345678 and each ... (the secrets go to .env, git-ignored):",
+        [f"{MELTANO_TYPED} config set tap-lp-audittrail account_id 12345678"]
+        + [
+            f"{MELTANO_TYPED} config set tap-lp-audittrail {setting} ..."
+            for setting in ("app_key", "app_secret", "access_token", "access_token_secret")
+        ],
+    ),
+    (
+        "Check them (reads until a first record, stores nothing):",
+        [f"{MELTANO_TYPED} config test tap-lp-audittrail"],
+    ),
+    (
+        "Run the pipeline, into output/dev/ (incremental from then on):",
+        [f"{MELTANO_TYPED} run tap-lp-audittrail {LOADER}"],
+    ),
+)
 
 
 def now() -> dt.datetime:
@@ -265,6 +288,12 @@ def main() -> int:
     print(f"Files: {OUTPUT.relative_to(REPO)}/<stream>/<run timestamp>.csv")
     print(f"State: .venv-meltano/bin/meltano --environment=sandbox state get {STATE_ID}")
     print("Run scripts/demo again for an incremental run; scripts/demo --reset to start over.")
+    print()
+    print('Your own LivePerson account, in three steps (README.md, "Configuring a real account"):')
+    for number, (step, commands) in enumerate(REAL_ACCOUNT, 1):
+        print(f"  {number}. {step}")
+        for command in commands:
+            print(f"       {command}")
     return 0 if ok else 1
 
 

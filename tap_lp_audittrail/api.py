@@ -243,8 +243,8 @@ class AuditClient:
             msg = (
                 f"{label}: HTTP 403: {server_message(response)}. LivePerson accepted "
                 f"{self.authenticator.credential_names} but it lacks the permission to read "
-                "the Audit Trail: grant the API key (or the user's profile) the "
-                "account-configuration read permission that covers the Audit Trail."
+                "the Audit Trail: give it to the API key (for auth_method login, to the "
+                "user's profile); LivePerson's public documentation does not name it."
             )
             raise AuthError(msg)
         if status == 400:

@@ -129,8 +129,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "end_date",
         th.DateTimeType,
-        description="Optional upper bound, exclusive; default: none, the run reads up to the "
-        "newest change",
+        description="Where reads end, exclusive; default: two days past the host's date "
+        "(00:00 UTC), so a run reads up to the newest change",
     ),
     th.Property(
         "include_lpa",

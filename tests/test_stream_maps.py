@@ -1,11 +1,11 @@
-"""The README's pseudonymising stream map, run through the real tap command, and the SDK trap
-of a map that names a stream not selected (README, "Known SDK traps")."""
+"""The pseudonymising stream map of docs/pseudonymisation.md, run through the real tap command,
+and the SDK trap of a map that names a stream not selected (docs/troubleshooting.md, "Known SDK
+traps")."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import subprocess
 from pathlib import Path
 
@@ -15,20 +15,16 @@ from tap_lp_audittrail.sandbox import DataSpec
 
 from ._reliability import catalog_for, tap_command
 from .helpers import END, Run, parse_messages, tap_config
+from .markdown import block_after
 
-ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- pseudonymised extractor:"
 ORIGINATOR = ("originator", "originatorLoginName", "originatorUserId")
 SALT = "a-salt-for-the-test"
 
 
-def readme_extractor() -> dict:
-    """The extractor the README's stream-map example adds to meltano.yml."""
-    readme = (ROOT / "README.md").read_text()
-    after = readme[readme.index(MARKER) :]
-    block = re.search(r"```yaml\n(.*?)```", after, re.S)
-    assert block, "no yaml block after the marker"
-    (plugin,) = yaml.safe_load(block.group(1))["plugins"]["extractors"]
+def documented_extractor() -> dict:
+    """The extractor the docs' stream-map example adds to meltano.yml."""
+    (plugin,) = yaml.safe_load(block_after(MARKER, "yaml").body)["plugins"]["extractors"]
     return plugin
 
 
@@ -46,9 +42,9 @@ def records(proc: subprocess.CompletedProcess) -> Run:
     return parse_messages(proc.stdout, Run())
 
 
-def test_the_readme_map_hashes_the_originator_and_keeps_every_id(sandbox_factory, tmp_path):
+def test_the_documented_map_hashes_the_originator_and_keeps_every_id(sandbox_factory, tmp_path):
     sb = sandbox_factory(data=DataSpec(seed=41, records=600, end=END))
-    plugin = readme_extractor()
+    plugin = documented_extractor()
     streams = selected_streams(plugin)
     maps = plugin["config"]["stream_maps"]
     plain = records(run(tmp_path / "plain", tap_config(sb), streams))
@@ -78,16 +74,16 @@ def test_the_readme_map_hashes_the_originator_and_keeps_every_id(sandbox_factory
     assert SALT not in proc.stderr
 
 
-def test_the_readme_maps_exactly_the_streams_it_selects():
-    """The workaround of the SDK trap, in the README's own example."""
-    plugin = readme_extractor()
+def test_the_documented_map_maps_exactly_the_streams_it_selects():
+    """The workaround of the SDK trap, in the docs' own example."""
+    plugin = documented_extractor()
     assert set(plugin["config"]["stream_maps"]) == set(selected_streams(plugin))
 
 
 def test_a_map_naming_a_stream_not_selected_stops_the_run(sandbox_factory, tmp_path):
-    """The SDK trap as it is: if this starts to pass the run, the README's trap is stale."""
+    """The SDK trap as it is: if this starts to pass the run, the documented trap is stale."""
     sb = sandbox_factory(data=DataSpec(seed=42, records=200, end=END))
-    maps = readme_extractor()["config"]["stream_maps"]
+    maps = documented_extractor()["config"]["stream_maps"]
     assert "users" in maps
     config = tap_config(sb, stream_maps=maps, stream_map_config={"salt": SALT})
     proc = run(tmp_path, config, ["audit_trail"])
@@ -98,7 +94,7 @@ def test_a_map_naming_a_stream_not_selected_stops_the_run(sandbox_factory, tmp_p
 
 def test_mapping_only_the_selected_streams_is_the_workaround(sandbox_factory, tmp_path):
     sb = sandbox_factory(data=DataSpec(seed=42, records=200, end=END))
-    maps = readme_extractor()["config"]["stream_maps"]
+    maps = documented_extractor()["config"]["stream_maps"]
     only_selected = {"audit_trail": maps["audit_trail"]}
     config = tap_config(sb, stream_maps=only_selected, stream_map_config={"salt": SALT})
     run_ = records(run(tmp_path, config, ["audit_trail"]))

@@ -208,14 +208,18 @@ def make_project(
     def make(name: str | None = None) -> MeltanoProject:
         nonlocal count
         count += 1
-        root = tmp_path / (name or f"project{count}")
-        (root / ".meltano").mkdir(parents=True)
-        (root / "meltano.yml").write_text(yaml.safe_dump(project_yaml(), sort_keys=False))
-        for kind in ("extractors", "loaders"):
-            (root / ".meltano" / kind).symlink_to(plugin_cache / ".meltano" / kind)
-        return MeltanoProject(root, meltano_bin)
+        return project_from_cache(tmp_path / (name or f"project{count}"), meltano_bin, plugin_cache)
 
     return make
+
+
+def project_from_cache(root: Path, meltano_bin: str, plugin_cache: Path) -> MeltanoProject:
+    """A project at `root` from meltano.yml whose plugins are the cache's installed ones."""
+    (root / ".meltano").mkdir(parents=True)
+    (root / "meltano.yml").write_text(yaml.safe_dump(project_yaml(), sort_keys=False))
+    for kind in ("extractors", "loaders"):
+        (root / ".meltano" / kind).symlink_to(plugin_cache / ".meltano" / kind)
+    return MeltanoProject(root, meltano_bin)
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -1,6 +1,8 @@
-"""README's Meltano commands against the pinned Meltano: the `meltano config` word order, the
-commands that add the tap to another project (run as written), the sandbox's `.env` in such a
-project, `meltano config test` on an unreachable host, and the pseudonymising extractor."""
+"""The docs' Meltano set-ups with the pinned Meltano: `meltano config set` and `list` with the
+docs' inherited plugins, the commands that add the tap to another project (docs/meltano.md,
+run as written), the sandbox's `.env` in such a project, `meltano config test` on an
+unreachable host, and the pseudonymising extractor (docs/pseudonymisation.md). Every other
+command of the docs: tests/e2e/test_doc_commands.py."""
 
 from __future__ import annotations
 
@@ -16,51 +18,16 @@ import yaml
 
 from tap_lp_audittrail.sandbox.cli import write_env
 
+from ..markdown import block_after, pages, text
 from .conftest import REPO, MeltanoProject, clean_env, project_yaml
 
-README = (REPO / "README.md").read_text()
+DOCS = "\n".join(text(page) for page in pages())
 
 
-def block_after(marker: str, language: str) -> str:
-    after = README[README.index(marker) :]
-    found = re.search(rf"```{language}\n(.*?)```", after, re.S)
-    assert found, f"no {language} block after {marker!r}"
-    return found.group(1)
-
-
-def config_subcommands(meltano_bin: str) -> set[str]:
-    """The subcommands `meltano config --help` lists."""
-    out = subprocess.run(
-        [meltano_bin, "config", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=clean_env(),
-    ).stdout
-    commands = out.split("Commands:", 1)[1]
-    return {
-        line.split()[0]
-        for line in commands.splitlines()
-        if line.startswith("  ") and line[2] != " "
-    }
-
-
-def test_every_meltano_config_command_of_the_readme_has_the_pinned_word_order(meltano_bin):
-    subcommands = config_subcommands(meltano_bin)
-    assert {"list", "set", "test"} <= subcommands
-    uses = re.findall(r"meltano config (\S+) (\S+)", README)
-    assert len(uses) >= 4, uses
-    for subcommand, plugin in uses:
-        assert subcommand in subcommands, f"`meltano config {subcommand} {plugin}`"
-        assert plugin.strip("`").startswith("tap-lp-audittrail"), (
-            f"`meltano config {subcommand} {plugin}`"
-        )
-
-
-def test_the_readme_config_commands_run(meltano_bin, tmp_path):
+def test_the_documented_config_commands_run(meltano_bin, tmp_path):
     """`config set` puts a secret in .env; `config list` names an inherited plugin's variables."""
     data = project_yaml()
-    many = yaml.safe_load(block_after("## Many LivePerson accounts", "yaml"))
+    many = yaml.safe_load(block_after("## Many LivePerson accounts", "yaml").body)
     data["plugins"]["extractors"] += many["plugins"]["extractors"]
     (tmp_path / "meltano.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     project = MeltanoProject(tmp_path, meltano_bin)
@@ -79,12 +46,12 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def added(meltano_bin, tmp_path_factory) -> tuple[MeltanoProject, str]:
-    """A project `meltano init` made, with the tap added by the README's commands as written,
+    """A project `meltano init` made, with the tap added by the documented commands as written,
     and what the last of them (`meltano select --list`) printed."""
     root = tmp_path_factory.mktemp("another")
     MeltanoProject(root, meltano_bin).run("init", "fresh", "--no-usage-stats").check()
     project = MeltanoProject(root / "fresh", meltano_bin)
-    script = block_after("<!-- add to another project:", "sh")
+    script = block_after("<!-- add to another project:", "sh").body
     script = script.replace("/path/to/tap-lp-audittrail", str(REPO))
     script = re.sub(r"^meltano ", f"{meltano_bin} ", script, flags=re.M)
     proc = subprocess.run(
@@ -105,7 +72,7 @@ def added_project(added) -> MeltanoProject:
     return added[0]
 
 
-def test_the_readme_adds_the_tap_with_audit_trail_selected(added):
+def test_the_documented_commands_add_the_tap_with_audit_trail_selected(added):
     project, listed = added
     data = yaml.safe_load((project.root / "meltano.yml").read_text())
     (tap,) = data["plugins"]["extractors"]
@@ -173,14 +140,14 @@ def test_config_test_names_an_unreachable_host_within_30_s(added_project):
     assert "Traceback" not in result.output
 
 
-def test_meltano_reads_the_readme_pseudonymising_extractor(meltano_bin, tmp_path):
-    """The README's YAML (anchor and all) in meltano.yml, the salt from the variable it names."""
+def test_meltano_reads_the_documented_pseudonymising_extractor(meltano_bin, tmp_path):
+    """The docs' YAML (anchor and all) in meltano.yml, the salt from the variable it names."""
     data = project_yaml()
-    block = block_after("<!-- pseudonymised extractor:", "yaml")
+    block = block_after("<!-- pseudonymised extractor:", "yaml").body
     data["plugins"]["extractors"] += yaml.safe_load(block)["plugins"]["extractors"]
     (tmp_path / "meltano.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     project = MeltanoProject(tmp_path, meltano_bin)
-    variable = re.search(r"export (TAP_LP_AUDITTRAIL__PSEUDONYMISED_STREAM_MAP_CONFIG)=", README)
+    variable = re.search(r"export (TAP_LP_AUDITTRAIL__PSEUDONYMISED_STREAM_MAP_CONFIG)=", DOCS)
     assert variable
     project.env[variable.group(1)] = json.dumps({"salt": "the-salt"})
     printed = project.run(

@@ -1,7 +1,7 @@
-"""Write the settings table of README.md from `tap-lp-audittrail --about --format=markdown`.
+"""Write the settings table of docs/settings.md from `tap-lp-audittrail --about --format=markdown`.
 
-.venv/bin/python scripts/readme_settings.py          # rewrite README.md
-.venv/bin/python scripts/readme_settings.py --check  # exit 1 if README.md is stale
+.venv/bin/python scripts/settings_table.py          # rewrite docs/settings.md
+.venv/bin/python scripts/settings_table.py --check  # exit 1 if docs/settings.md is stale
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 START = "<!-- SETTINGS TABLE: generated from `tap-lp-audittrail --about --format=markdown`. -->"
 END = "<!-- END SETTINGS TABLE -->"
 
@@ -30,22 +30,22 @@ def settings_table() -> str:
     return match.group(1).strip()
 
 
-def render(readme: str, table: str) -> str:
-    """README text with the table between the markers."""
-    before, rest = readme.split(START, 1)
+def render(page: str, table: str) -> str:
+    """The page's text with the table between the markers."""
+    before, rest = page.split(START, 1)
     _, after = rest.split(END, 1)
     return f"{before}{START}\n\n{table}\n\n{END}{after}"
 
 
 def main() -> int:
-    readme = README.read_text()
-    updated = render(readme, settings_table())
+    page = PAGE.read_text()
+    updated = render(page, settings_table())
     if "--check" in sys.argv:
-        if updated != readme:
-            print("README.md's settings table is stale: run scripts/readme_settings.py")
+        if updated != page:
+            print("docs/settings.md's settings table is stale: run scripts/settings_table.py")
             return 1
         return 0
-    README.write_text(updated)
+    PAGE.write_text(updated)
     return 0
 
 
