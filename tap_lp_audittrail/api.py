@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from tap_lp_audittrail.auth import (
     build_authenticator,
     service_url,
 )
+from tap_lp_audittrail.concurrency import Slots
 from tap_lp_audittrail.elements import ObjectTypeIndex
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
 from tap_lp_audittrail.paging import ServerTraits
@@ -122,7 +123,7 @@ class AuditClient:
         self._timezone = 0
         self._lock = threading.Lock()
         self._audit_url: str | None = None
-        self.slots = threading.Semaphore(max(1, int(config["max_concurrency"])))
+        self.slots = Slots(int(config["max_concurrency"]))
         self.unknown_object_types: Counter[str] = Counter()
         #: The earliest `Date` the audit endpoint answered with in this run: the server's time
         #: when the read began.
@@ -173,8 +174,12 @@ class AuditClient:
         component_types: Sequence[str],
         *,
         cancelled: threading.Event | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> tuple[list[Row], int | None, int]:
-        """One page of a window: rows, X-Total-Count, and the page size really asked for."""
+        """One page of a window: rows, X-Total-Count, and the page size really asked for.
+
+        `leading` says whether the window is the one being handed on: its requests go first.
+        """
         renewed = False
         while True:
             query = self.query(window, offset, min(first, self.traits.page_size), component_types)
@@ -182,7 +187,7 @@ class AuditClient:
             try:
                 rows, total = self.transport.call(
                     label,
-                    functools.partial(self._post, query),
+                    functools.partial(self._post, query, leading),
                     functools.partial(self._read_page, query=query, label=label),
                     cancelled,
                 )
@@ -211,12 +216,12 @@ class AuditClient:
                 raise
             return rows, total, query.first
 
-    def _post(self, query: AuditQuery) -> requests.Response:
+    def _post(self, query: AuditQuery, leading: Callable[[], bool]) -> requests.Response:
         body = {"query": query.text()}
         url = self.audit_url
         # The slot bounds requests in flight; parsing the answer happens after it is freed.
         # A thread may wait long for a slot: it looks at the run-wide pause again once it has one.
-        with self.slots:
+        with self.slots.slot(leading=leading()):
             self.transport.throttle.wait()
             return self.transport.session.post(
                 url,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import heapq
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +26,40 @@ _END = object()
 def lanes_for(concurrency: int) -> int:
     """Windows open at once for `concurrency` request slots (at least two: see in_order)."""
     return max(2, LANES_PER_SLOT * max(1, concurrency))
+
+
+class Slots:
+    """Request slots, first come first served, but the leading window's requests go first.
+
+    Windows are handed on in order, so the leading window (the one being handed on) is the one
+    whose pages are waited for, and the windows behind it read ahead only as far as their held
+    pages allow: it never waits behind them. The others share the rest fairly, so that none is
+    left with its pages to read alone at the end.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._free = max(1, count)
+        self._waiting: list[tuple[bool, int]] = []  # a heap of (not leading, ticket)
+        self._tickets = itertools.count()
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self, *, leading: bool = False) -> Iterator[None]:
+        """Hold one slot: in the order asked for, a leading window's requests before others."""
+        with self._changed:
+            entry = (not leading, next(self._tickets))
+            heapq.heappush(self._waiting, entry)
+            while not (self._free and self._waiting[0] == entry):
+                self._changed.wait()
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._changed.notify_all()  # the next in line may take another free slot
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._changed.notify_all()
 
 
 class CancelledError(Exception):
@@ -80,6 +117,8 @@ class Lane:
         self.successor: Lane | None = None
         #: Pages put and not yet taken by the consumer.
         self.held = 0
+        #: Whether this is the window being handed on (its requests go first: see Slots).
+        self.leading = False
 
 
 def in_order(
@@ -142,6 +181,7 @@ def in_order(
             if lanes:
                 lanes[-1].successor = lane
             lanes.append(lane)
+            lanes[0].leading = True
         threading.Thread(
             target=work, args=(lane,), daemon=True, name=f"window-{window.from_date}"
         ).start()
@@ -156,6 +196,8 @@ def in_order(
             if item is _END:
                 with held:
                     lanes.pop(0)
+                    if lanes:
+                        lanes[0].leading = True
                     held.notify_all()
                 launch()
                 continue

@@ -1,0 +1,149 @@
+"""Windows read side by side: handed on in order, memory bounded, the leading window first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+
+from tap_lp_audittrail.concurrency import (
+    LANE_PAGES,
+    PAGES_PER_SLOT,
+    Slots,
+    in_order,
+    lanes_for,
+)
+from tap_lp_audittrail.windows import Window
+
+UTC = dt.timezone.utc
+DAY = dt.timedelta(days=1)
+
+
+def windows(n: int) -> list[Window]:
+    start = dt.datetime(2025, 1, 1, tzinfo=UTC)
+    return [Window(start + i * DAY, start + (i + 1) * DAY, last=i == n - 1) for i in range(n)]
+
+
+def test_a_leading_windows_request_goes_before_requests_that_waited_longer():
+    slots = Slots(1)
+    granted: list[str] = []
+    release = threading.Event()
+
+    def take(name: str, leading: bool) -> None:
+        with slots.slot(leading=leading):
+            granted.append(name)
+            if name == "first":
+                release.wait(5)
+
+    holder = threading.Thread(target=take, args=("first", False))
+    holder.start()
+    while not granted:
+        time.sleep(0.001)
+    waiting = []
+    for name, leading in (("behind-1", False), ("behind-2", False), ("leading", True)):
+        thread = threading.Thread(target=take, args=(name, leading))
+        thread.start()
+        waiting.append(thread)
+        time.sleep(0.02)  # each asks after the one before
+    release.set()
+    for thread in [holder, *waiting]:
+        thread.join(5)
+    assert granted == ["first", "leading", "behind-1", "behind-2"]
+
+
+def test_no_more_requests_are_in_flight_than_slots():
+    slots = Slots(3)
+    inside = peak = 0
+    lock = threading.Lock()
+
+    def take() -> None:
+        nonlocal inside, peak
+        with slots.slot(leading=False):
+            with lock:
+                inside += 1
+                peak = max(peak, inside)
+            time.sleep(0.01)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=take) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert peak == 3
+    assert inside == 0
+
+
+def test_pages_come_out_in_window_order_whatever_order_they_are_read_in():
+    plan = windows(9)
+
+    def produce(lane, stop):
+        index = plan.index(lane.window)
+        time.sleep(0.001 * (9 - index))  # later windows are faster
+        for page in range(3):
+            yield (index, page)
+
+    out = [item for _, item in in_order(plan, produce, concurrency=2)]
+    assert out == [(w, p) for w in range(9) for p in range(3)]
+
+
+def test_only_the_leading_window_is_marked_leading_and_the_mark_moves_on():
+    plan = windows(5)
+    seen: list[tuple[int, bool, bool]] = []
+
+    def produce(lane, stop):
+        yield lane
+
+    for lane, _item in in_order(plan, produce, concurrency=1):
+        index = plan.index(lane.window)
+        successor = lane.successor
+        seen.append((index, lane.leading, successor is not None and successor.leading))
+    assert seen == [(i, True, False) for i in range(5)]
+
+
+def test_the_windows_behind_the_leading_one_hold_a_bounded_number_of_pages():
+    plan = windows(12)
+    concurrency = 2
+    produced = dict.fromkeys(range(12), 0)
+    lock = threading.Lock()
+    most_held = 0
+
+    def produce(lane, stop):
+        index = plan.index(lane.window)
+        for page in range(200):
+            with lock:
+                produced[index] += 1
+            yield page
+
+    consumed = 0
+    for _lane, _ in in_order(plan, produce, concurrency):
+        consumed += 1
+        if consumed % 50 == 0:
+            time.sleep(0.01)  # a slow consumer: the others read ahead as far as allowed
+            with lock:
+                ahead = sum(produced.values()) - consumed
+            most_held = max(most_held, ahead)
+    assert consumed == 12 * 200
+    # the leading window's own queue, plus the budget the others share, plus one in hand each
+    assert most_held <= LANE_PAGES + PAGES_PER_SLOT * concurrency + lanes_for(concurrency)
+
+
+def test_the_first_error_of_any_window_stops_the_read_and_is_raised():
+    plan = windows(6)
+
+    def produce(lane, stop):
+        if plan.index(lane.window) == 3:
+            raise RuntimeError("window 3 failed")
+        yield 1
+
+    with pytest.raises(RuntimeError, match="window 3 failed"):
+        for _ in in_order(plan, produce, concurrency=2):
+            pass
+
+
+@pytest.mark.parametrize(("concurrency", "lanes"), [(0, 2), (1, 2), (4, 8), (8, 16)])
+def test_two_windows_are_open_per_request_slot_and_never_fewer_than_two(concurrency, lanes):
+    assert lanes_for(concurrency) == lanes
