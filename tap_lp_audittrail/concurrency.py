@@ -128,13 +128,15 @@ def in_order(
 ) -> Iterator[tuple[Lane, Any]]:
     """Run `produce` for many windows at once; yield their items in window order.
 
-    Up to LANES_PER_SLOT * `concurrency` windows are open at once (at least two, so that the
-    window being emitted always has its successor open), so a slow window does not hold the
-    others up; the client's slots bound the requests in flight. A window reads ahead up to
-    LANE_PAGES pages; the windows behind the one being emitted hold PAGES_PER_SLOT *
-    `concurrency` pages together at most, and wait while they hold more. The window being
-    emitted never waits for the others, so the read cannot lock up, and memory stays flat
-    however large the backfill. The first error of any window stops the run and is raised here.
+    Up to LANES_PER_SLOT * `concurrency` windows are read at once (at least two, so that the
+    window being emitted always has its successor open); each window that is read to its end
+    opens the next one at once, even while an earlier window is still being read, so a long
+    window does not hold the others up; the client's slots bound the requests in flight. A
+    window reads ahead up to LANE_PAGES pages; the windows behind the one being emitted hold
+    PAGES_PER_SLOT * `concurrency` pages together at most, and wait while they hold more. The
+    window being emitted never waits for the others, so the read cannot lock up, and memory
+    stays flat however large the backfill. The first error of any window stops the run and is
+    raised here.
     """
     stop = threading.Event()
     lanes: list[Lane] = []
@@ -166,6 +168,10 @@ def in_order(
         try:
             while not stop.is_set():
                 item = next(items, _END)
+                if item is _END:
+                    # The next window opens before this one's end is handed on: the consumer
+                    # never finds no window open while windows are left.
+                    launch()
                 if not put(lane, item) or item is _END:
                     return
         except BaseException as exc:  # handed to the consumer to raise
@@ -173,18 +179,20 @@ def in_order(
             put(lane, exc)
 
     def launch() -> None:
-        window = next(pending, None)
-        if window is None:
-            return
-        lane = Lane(window, stop)
-        with held:
+        with held:  # windows are cut one at a time, in order, by whichever thread opens one
+            if stop.is_set():
+                return
+            window = next(pending, None)
+            if window is None:
+                return
+            lane = Lane(window, stop)
             if lanes:
                 lanes[-1].successor = lane
             lanes.append(lane)
             lanes[0].leading = True
-        threading.Thread(
-            target=work, args=(lane,), daemon=True, name=f"window-{window.from_date}"
-        ).start()
+            threading.Thread(
+                target=work, args=(lane,), daemon=True, name=f"window-{window.from_date}"
+            ).start()
 
     try:
         for _ in range(lanes_for(concurrency)):
@@ -199,7 +207,6 @@ def in_order(
                     if lanes:
                         lanes[0].leading = True
                     held.notify_all()
-                launch()
                 continue
             if isinstance(item, BaseException):
                 raise item

@@ -147,3 +147,23 @@ def test_the_first_error_of_any_window_stops_the_read_and_is_raised():
 @pytest.mark.parametrize(("concurrency", "lanes"), [(0, 2), (1, 2), (4, 8), (8, 16)])
 def test_two_windows_are_open_per_request_slot_and_never_fewer_than_two(concurrency, lanes):
     assert lanes_for(concurrency) == lanes
+
+
+def test_a_window_read_to_its_end_opens_the_next_while_an_earlier_one_is_still_read():
+    plan = windows(6)
+    started: set[int] = set()
+    last_started = threading.Event()
+
+    def produce(lane, stop):
+        index = plan.index(lane.window)
+        started.add(index)
+        if index == len(plan) - 1:
+            last_started.set()
+        if index == 0:
+            # the leading window is long: every later window is read meanwhile
+            yield ("others read meanwhile", last_started.wait(5))
+        yield (index, "done")
+
+    out = [item for _, item in in_order(plan, produce, concurrency=1)]
+    assert out[0] == ("others read meanwhile", True)
+    assert out[1:] == [(i, "done") for i in range(6)]
