@@ -152,3 +152,16 @@ def test_a_window_of_no_length_says_nothing_of_the_density():
     planner.observe(Window(day(1), day(1)), 0)
     first = next(iter(planner))
     assert first.end - first.start == dt.timedelta(days=1)
+
+
+def test_a_window_of_no_length_never_asks_for_a_to_date_before_its_from_date():
+    assert Window(day(3), day(3), inclusive=True).to_date == "2025-01-03"
+
+
+def test_a_window_is_sized_to_hold_about_thirty_two_pages():
+    planner = WindowPlanner(day(1), day(1) + dt.timedelta(days=365), max_days=60, page_size=500)
+    for _ in range(6):  # one record a day: the span doubles up to max_days
+        planner.observe(Window(day(1), day(2)), 1)
+    planner.observe(Window(day(1), day(11)), 5000)  # 500 a day: 32 pages of 500 hold 32 days
+    first = next(iter(planner))
+    assert first.end - first.start == dt.timedelta(days=32)
