@@ -108,22 +108,62 @@ def test_loaded_ids_the_read_passes_without_meeting_are_dropped():
     assert set(bookmark.seen) == {"kept", "gone"}  # the read has not reached `gone` yet
     bookmark.checkpoint(at(30), server_start=at(60), lookback=LAG)
     assert set(bookmark.seen) == {"kept"}
+    # from then on the ids met are kept as any others
+    bookmark.first_emission("new", at(40))
+    bookmark.checkpoint(at(50), server_start=at(60), lookback=LAG)
+    assert set(bookmark.seen) == {"kept", "new"}
+
+
+def test_loaded_ids_are_kept_while_the_read_stands_at_the_loaded_read_to():
+    bookmark = Bookmark.from_state(state(at(0), at(-360), ["met", "unmet"]), LAG)
+    bookmark.first_emission("met", at(0))
+    bookmark.checkpoint(at(0), server_start=at(60), lookback=LAG)
+    assert set(bookmark.seen) == {"met", "unmet"}  # not past the loaded read_to yet
+    bookmark.checkpoint(at(1), server_start=at(60), lookback=LAG)
+    assert set(bookmark.seen) == {"met"}
+
+
+def test_a_backfill_states_ids_are_kept_while_the_read_stands_at_its_position():
+    """A backfill's state starts its next run at its position: the group there is seen."""
+    bookmark = Bookmark.from_state(state(at(-9000), at(-9000), ["met", "unmet"]), LAG)
+    bookmark.first_emission("met", at(-9000))
+    bookmark.checkpoint(at(-9000), server_start=at(0), lookback=LAG)
+    assert bookmark.reread_from == at(-9000)
+    assert set(bookmark.seen) == {"met", "unmet"}
+    bookmark.checkpoint(at(-8999), server_start=at(0), lookback=LAG)
+    assert set(bookmark.seen) == set()
 
 
 def test_the_state_lists_the_ids_in_changedate_order():
     bookmark = Bookmark()
-    for name, minute in (("b", -2), ("a", -3), ("c", -1)):
+    for name, minute in (("b", -2), ("c", -3), ("a", -1)):
         bookmark.first_emission(name, at(minute))
     bookmark.checkpoint(at(-1), server_start=at(0), lookback=LAG)
     written: dict = {"starting_replication_value": "kept as it is"}
     bookmark.to_state(written)
-    assert written["seen"] == ["a", "b", "c"]
+    assert written["seen"] == ["c", "b", "a"]
+    assert written["replication_key"] == "changeDate"
     assert written["replication_key_value"] == format_utc(at(-1))
     assert written["reread_from"] == format_utc(at(-360))
     assert written["starting_replication_value"] == "kept as it is"
     again = Bookmark.from_state(written, LAG)
     assert again.start(FLOOR) == at(-360)
     assert not again.first_emission("b", at(-2))
+
+
+def test_ids_loaded_and_not_met_again_come_first_in_the_state():
+    bookmark = Bookmark.from_state(state(at(0), at(-360), ["z-loaded"]), LAG)
+    bookmark.first_emission("a-new", at(-100))
+    bookmark.checkpoint(at(-50), server_start=at(60), lookback=LAG)
+    written: dict = {}
+    bookmark.to_state(written)
+    assert written["seen"] == ["z-loaded", "a-new"]
+
+
+def test_a_bookmark_never_read_writes_no_state():
+    written: dict = {"kept": 1}
+    Bookmark().to_state(written)
+    assert written == {"kept": 1}
 
 
 def test_the_state_stays_the_size_of_the_lookback_run_after_run():

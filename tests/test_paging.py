@@ -4,6 +4,8 @@ out exactly once, whole groups at a time, in time order."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
 import random
 from collections import Counter
 
@@ -11,7 +13,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tap_lp_audittrail.paging import PagingError, ServerTraits, WindowPager, read_window
+from tap_lp_audittrail.paging import (
+    MAX_BACKTRACKS,
+    MAX_JUMPS,
+    PagingError,
+    ServerTraits,
+    WindowPager,
+    read_window,
+)
 from tap_lp_audittrail.records import Row, content_key
 from tap_lp_audittrail.windows import Window
 
@@ -37,10 +46,12 @@ class FakeServer:
         self.rows, self.cap, self.total, self.shuffle = rows, cap, total, shuffle
         self.rng = random.Random(seed)
         self.requests = 0
+        self.asked = []  # the offset of every request, in order
         self.last_order = {}
 
     def fetch(self, offset, first):
         self.requests += 1
+        self.asked.append(offset)
         ordered = list(self.rows)
         if self.shuffle:
             groups = {}
@@ -250,3 +261,334 @@ def test_a_jump_that_lands_past_the_start_steps_back():
     out = [row for batch in read_window(pager, server.fetch) for row in batch]
     wanted = [r for r in rows if r.instant >= seek_to]
     assert multiset([r for r in out if r.instant >= seek_to]) == multiset(wanted)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+#: A window of 1,000 seconds: one record a second fills it evenly.
+W1000 = Window(T0, at(1000))
+
+
+def distinct_rows(seconds):
+    """Rows at T0 + s, no two with the same content (ties stay ties, not duplicates)."""
+    rows = make_rows(seconds)
+    for i, row in enumerate(rows):
+        row.record["objectName"] = f"distinct{i}"
+    return rows
+
+
+def read(server, page_size, window=WINDOW, *, stop_at=None, seek_to=None, fetch=None):
+    """Page one window; return (pager, the records handed on, the batches handed on)."""
+    pager = WindowPager(window, ServerTraits(page_size=page_size), stop_at, seek_to)
+    batches = list(read_window(pager, fetch or server.fetch))
+    return pager, [row for batch in batches for row in batch], batches
+
+
+def paging_log(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "tap-lp-audittrail.paging"]
+
+
+def test_a_tie_at_the_page_edge_is_read_whole():
+    rows = distinct_rows([*range(8), 20, 20, 20, 20, *range(30, 40)])
+    server = FakeServer(rows)
+    pager, out, batches = read(server, 10)
+    # the group at 20 s straddles the first page's edge: the next page starts at its head
+    assert server.asked == [0, 8, 17]
+    assert [len(b) for b in batches] == [8, 9, 5]
+    assert out == rows
+    assert pager.pages == server.requests == 3
+
+
+@pytest.mark.parametrize(("total", "asked"), [("total", [0, 9, 18]), ("page", [0, 9, 18, 27])])
+def test_a_known_total_ends_the_window_without_asking_for_an_empty_page(total, asked):
+    """28 records, pages of 10 (each but the last holds back its last group): the third page
+    reaches the total; a count that is only the page's size takes one more request."""
+    server = FakeServer(make_rows(list(range(28))), total=total)
+    pager, out, _ = read(server, 10)
+    assert server.asked == asked
+    assert multiset(out) == multiset(server.rows)
+    assert pager.pages == len(asked)
+
+
+def test_the_first_count_unequal_to_its_page_is_taken_for_the_total_and_said_once(caplog):
+    caplog.set_level(logging.INFO, logger="tap-lp-audittrail.paging")
+    server = FakeServer(make_rows(list(range(28))))
+    pager, _, _ = read(server, 10)
+    assert pager.traits.total_is_total is True
+    assert paging_log(caplog) == [
+        "X-Total-Count is the total of matching records (28 on a page of 10)"
+    ]
+
+
+def test_a_count_equal_to_every_page_says_nothing_of_the_total():
+    pager, _, _ = read(FakeServer(make_rows(list(range(28))), total="page"), 10)
+    assert pager.traits.total_is_total is None
+
+
+@pytest.mark.parametrize(("cap", "page_size"), [(4, 10), (1, 3)])
+def test_a_short_page_that_has_a_sequel_teaches_the_servers_cap(cap, page_size):
+    rows = make_rows(list(range(20)))
+    pager, out, _ = read(FakeServer(rows, cap=cap, total="page"), page_size)
+    assert multiset(out) == multiset(rows)
+    assert pager.traits.cap == cap
+    assert pager.traits.records_per_page == cap
+
+
+def test_full_pages_teach_no_cap():
+    pager, _, _ = read(FakeServer(make_rows(list(range(20))), total="page"), 10)
+    assert pager.traits.cap is None
+    assert pager.traits.records_per_page == 10
+
+
+def test_a_page_size_lowered_by_the_client_is_not_taken_for_a_cap():
+    """From the third request on the client asks for 5 records (the server refused 10): full
+    pages of 5 go on; the window ends on the first page shorter than what was asked."""
+    server = FakeServer(make_rows(list(range(40))), total="page")
+
+    def lowered(offset, first):
+        asked = first if server.requests < 2 else 5
+        rows, total, _ = server.fetch(offset, asked)
+        return rows, total, asked
+
+    pager, out, _ = read(server, 10, fetch=lowered)
+    assert multiset(out) == multiset(server.rows)
+    assert server.asked == [0, 9, 18, 22, 26, 30, 34, 38]
+    assert pager.traits.cap is None
+
+
+def test_a_page_ending_at_the_stop_ends_the_window():
+    server = FakeServer(make_rows(list(range(100))))
+    _, out, _ = read(server, 10, stop_at=lambda: at(54))
+    assert server.asked == [0, 9, 18, 27, 36, 45]
+    assert out[-1].instant == at(54)  # the page's records are handed on, the read cuts them
+
+
+def test_a_group_larger_than_a_page_is_read_twice_and_handed_on_once(caplog):
+    caplog.set_level(logging.WARNING, logger="tap-lp-audittrail.paging")
+    rows = distinct_rows([0, 1, 2, *[5] * 15, *range(10, 15)])
+    server = FakeServer(rows)
+    pager, out, batches = read(server, 10)
+    # 0: three records; 3 and 13: the group, 3 and 13 again: its second read; 18: the rest
+    assert server.asked == [0, 3, 13, 3, 13, 18]
+    assert [len(b) for b in batches] == [3, 15, 5]
+    assert out == rows
+    assert pager.pages == 6
+    assert paging_log(caplog) == [
+        f"window {WINDOW}: 15 records share the instant {at(5)}, more than a page; reading them "
+        "again to make sure the server orders ties the same way every time"
+    ]
+
+
+def test_a_group_of_exactly_one_page_is_read_once():
+    rows = distinct_rows([0, 1, 2, *[5] * 10, *range(10, 15)])
+    server = FakeServer(rows)
+    _, out, _ = read(server, 10)
+    assert server.asked == [0, 3, 13, 13]
+    assert out == rows
+
+
+@pytest.mark.parametrize(
+    ("group", "total", "asked"),
+    [
+        (20, "total", [0, 3, 13, 3, 13]),
+        (20, "page", [0, 3, 13, 23, 3, 13, 23]),  # the group's last page is full: one more
+        (17, "total", [0, 3, 13, 3, 13]),
+        (17, "page", [0, 3, 13, 3, 13]),
+    ],
+)
+def test_a_group_larger_than_a_page_at_the_end_ends_the_window(group, total, asked):
+    rows = distinct_rows([0, 1, 2, *[5] * group])
+    server = FakeServer(rows, total=total)
+    _, out, _ = read(server, 10)
+    assert server.asked == asked
+    assert out == rows
+
+
+def test_a_group_larger_than_a_page_reaching_the_stop_ends_the_window():
+    """The stop moves (the next window's first record became known) while the group is read."""
+    rows = distinct_rows([0, 1, 2, *[5] * 15, *range(10, 15)])
+    server = FakeServer(rows)
+    _, out, _ = read(server, 10, stop_at=lambda: at(100) if server.requests < 3 else at(5))
+    assert server.asked == [0, 3, 13, 3, 13]
+    assert out == rows[:18]
+
+
+def test_a_group_of_two_answers_under_shuffled_ties_stops_the_run():
+    rows = distinct_rows([0, 1, 2, *[5] * 15, *range(10, 15)])
+    server = FakeServer(rows, shuffle=True, seed=1)
+    with pytest.raises(PagingError) as raised:
+        read(server, 10)
+    assert str(raised.value) == (
+        f"window {WINDOW}: 15 records share the instant {at(5)}, more than a page of 10, and "
+        "two reads of them differ: the server orders ties differently on every request, so "
+        "offset paging through them could lose records. Raise `page_size` above the size of "
+        "that group."
+    )
+
+
+def test_records_out_of_order_are_named_with_their_window():
+    rows = make_rows([1, 2])
+    with pytest.raises(PagingError) as raised:
+        read(FakeServer(list(reversed(rows))), 10)
+    assert str(raised.value) == (
+        f"window {WINDOW}: the server answered records out of ascending changeDate order "
+        f"({at(2).isoformat()} then {at(1).isoformat()})"
+    )
+
+
+def test_when_the_held_group_and_all_before_it_are_gone_the_window_starts_again(caplog):
+    caplog.set_level(logging.WARNING, logger="tap-lp-audittrail.paging")
+    server = FakeServer(make_rows(list(range(100))))
+
+    def retention(offset, first):
+        if server.requests == 1:
+            del server.rows[:12]  # records 0 to 11 leave, the held record at 9 s with them
+        return server.fetch(offset, first)
+
+    _, out, _ = read(server, 10, fetch=retention)
+    assert server.asked[:4] == [0, 9, 0, 9]
+    assert [(r.instant - T0).seconds for r in out] == [*range(9), *range(12, 100)]
+    assert paging_log(caplog) == [
+        f"window {WINDOW}: records vanished before offset 9; stepping back"
+    ]
+
+
+@pytest.mark.parametrize("caught_up_before", [False, True])
+def test_records_that_keep_vanishing_stop_the_run_after_twenty_step_backs(caught_up_before):
+    """Fifteen records leave before every answer from the 31st on, more than a page: the pager
+    steps back a page at a time and gives up after MAX_BACKTRACKS steps. A loss caught up with
+    before (at the 11th answer) does not count."""
+    server = FakeServer(make_rows(list(range(3000))))
+
+    def vanishing(offset, first):
+        if (caught_up_before and server.requests == 10) or server.requests >= 30:
+            del server.rows[:15]
+        return server.fetch(offset, first)
+
+    with pytest.raises(PagingError) as raised:
+        read(server, 10, fetch=vanishing)
+    assert str(raised.value) == (
+        f"window {WINDOW}: records kept vanishing while paging (stepped back 20 times); "
+        "rerun to resume"
+    )
+    assert MAX_BACKTRACKS == 20
+    steps = server.asked[server.asked.index(max(server.asked)) :]
+    assert steps == list(range(steps[0], steps[0] - 10 * 21, -10))
+
+
+def test_records_vanishing_before_every_answer_from_the_first_stop_the_run_too():
+    """Each time the held record and all before it are gone the window starts again from
+    offset 0; those restarts count as step-backs, so the run stops after twenty of them."""
+    server = FakeServer(make_rows(list(range(3000))))
+
+    def vanishing(offset, first):
+        if server.requests >= 1:
+            del server.rows[:15]
+        return server.fetch(offset, first)
+
+    with pytest.raises(PagingError, match="stepped back 20 times"):
+        read(server, 10, fetch=vanishing)
+    assert server.asked == [0, 9] * 21
+
+
+def test_a_delayed_write_of_more_than_a_page_before_the_boundary_is_skipped_and_told(caplog):
+    caplog.set_level(logging.WARNING, logger="tap-lp-audittrail.paging")
+    server = FakeServer(make_rows(list(range(100))))
+
+    def late_writes(offset, first):
+        if server.requests == 1:  # 15 records appear between 8 s and 9 s, behind the first page
+            server.rows[9:9] = [
+                Row(at(8 + k / 100), {"objectName": f"late{k}"}) for k in range(1, 16)
+            ]
+        return server.fetch(offset, first)
+
+    pager, out, _ = read(server, 10, fetch=late_writes)
+    assert server.asked[:4] == [0, 9, 19, 28]
+    assert [(r.instant - T0).seconds for r in out] == list(range(100))
+    assert all(not r.record["objectName"].startswith("late") for r in out)
+    assert pager.skipped_shifted == 15
+    told = [
+        f"window {WINDOW}: {n} record(s) appeared before offset {offset} while paging (delayed "
+        "writes); the look-back of the next run re-reads them"
+        for n, offset in ((10, 9), (5, 19))
+    ]
+    assert paging_log(caplog) == told
+
+
+@pytest.mark.parametrize(("seek", "asked"), [(32, [0, 9, 18, 27, 36]), (39, [0, 36, 45, 54])])
+def test_a_jump_is_made_only_when_it_saves_more_than_two_pages(seek, asked, caplog):
+    """After the first page (held back from offset 9) the guess is 90% of the way in time: 20
+    records ahead for a start at 32 s (two pages: not worth it), 27 for one at 39 s."""
+    caplog.set_level(logging.DEBUG, logger="tap-lp-audittrail.paging")
+    server = FakeServer(make_rows(list(range(1000))))
+    _, out, _ = read(server, 10, W1000, seek_to=at(seek))
+    assert server.asked[: len(asked)] == asked
+    assert [r for r in out if r.instant >= at(seek)] == server.rows[seek:]
+    jumps = [m for m in paging_log(caplog) if "jumping" in m]
+    assert jumps == ([f"window {W1000}: jumping from offset 9 to 36"] if seek == 39 else [])
+
+
+def test_the_jumps_towards_the_start_stop_after_six():
+    """Records crowd towards the start (500 s): each guess from the time falls short, and the
+    pager pages on after MAX_JUMPS jumps."""
+    seconds = [500 * math.sqrt(i / 3000) for i in range(3000)] + [600 + i for i in range(10)]
+    rows = [Row(at(s), {"objectName": f"r{i}"}) for i, s in enumerate(seconds)]
+    server = FakeServer(rows)
+    _, out, _ = read(server, 10, W1000, seek_to=at(500))
+    assert MAX_JUMPS == 6
+    jumped = [1321, 1708, 1944, 2107, 2227, 2319]
+    assert server.asked[:7] == [0, *jumped]
+    assert server.asked[7:] == list(range(2328, 3010, 9))
+    assert [r for r in out if r.instant >= at(500)] == [r for r in rows if r.instant >= at(500)]
+
+
+def test_a_page_without_a_count_makes_no_jump():
+    """The count came with the first answer only: the pager jumps once, then pages on."""
+    server = FakeServer(make_rows(list(range(1000))))
+
+    def count_once(offset, first):
+        rows, total, asked = server.fetch(offset, first)
+        return rows, (total if server.requests == 1 else None), asked
+
+    _, out, _ = read(server, 10, W1000, seek_to=at(109), fetch=count_once)
+    assert server.asked[:4] == [0, 99, 108, 117]
+    assert out[-1].instant == at(999)
+
+
+def test_a_jump_that_lands_past_the_start_halves_the_way_back_until_it_lands_before_it():
+    before = list(range(0, 100))
+    after = [40 * 3600 + i // 3 for i in range(1000)]
+    server = FakeServer(make_rows(before + after))
+    read(server, 20, seek_to=T0 + dt.timedelta(hours=40))
+    # jump from 19 to 829 (past), back half way to 424, 221, 120, 69 (before: lands); from 88
+    # to 846 (past), 467, 277, 182, 135, 111 (past); 99 is within a page of 88: page on from 88
+    assert server.asked[:14] == [0, 829, 424, 221, 120, 69, 846, 467, 277, 182, 135, 111, 88, 106]
+
+
+def test_a_jump_landing_inside_the_group_at_the_start_steps_back_for_its_head():
+    """Five records at the start (500 s) sit at offsets 492 to 496; the second jump lands at
+    495, on one of them: those before it may have been jumped over, so the pager steps back."""
+    rows = make_rows([*range(492), *[500] * 5, *range(501, 1000)])
+    server = FakeServer(rows)
+    _, out, _ = read(server, 10, W1000, seek_to=at(500))
+    assert server.asked[:6] == [0, 449, 495, 476, 485, 492]
+    assert multiset([r for r in out if r.instant >= at(500)]) == multiset(rows[492:])
+
+
+def test_a_jump_landing_just_before_the_start_pages_on_from_there():
+    rows = make_rows([*range(496), *[500] * 5, *range(501, 1000)])
+    server = FakeServer(rows)
+    read(server, 10, W1000, seek_to=at(500))
+    assert server.asked[:6] == [0, 450, 495, 504, 513, 522]  # 495 holds 495 s, 496 the start
+
+
+def test_the_day_before_the_first_window_jumps_towards_the_start_after_its_end():
+    """The day before: its answer reaches past its end (the server's zone), and the run's start
+    lies after that end. A page ending at the window's end makes no further jump."""
+    server = FakeServer(make_rows(list(range(1000))))
+    before = Window(T0, at(463))
+    read(server, 10, before, stop_at=lambda: at(2000), seek_to=at(500))
+    # 900 is past the start: back to 454, which lands; its page ends at 463 s, the window's end
+    assert server.asked[:6] == [0, 900, 454, 463, 472, 481]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,10 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tap_lp_audittrail.records import (
+    API_FIELDS,
     IdAssigner,
     MalformedRecordError,
     format_utc,
     parse_change_date,
+    parse_utc,
+    rows_of_plain_page,
     to_row,
 )
 
@@ -30,6 +35,10 @@ GMT = ZoneInfo("GMT")
         ("2019-11-12 06:10:46", "2019-11-12T06:10:46.000000+00:00"),
         ("2019-11-12T06:10:46.123456789Z", "2019-11-12T06:10:46.123456+00:00"),
         ("2019-11-12T01:10:46-05:00", "2019-11-12T06:10:46.000000+00:00"),
+        ("2019-11-12 11:10:46+05:00", "2019-11-12T06:10:46.000000+00:00"),
+        ("2019-11-12 11:40:46.5+05:30", "2019-11-12T06:10:46.500000+00:00"),
+        ("2019-11-12 00:40:46-0530", "2019-11-12T06:10:46.000000+00:00"),
+        ("2019-11-12 06:10:46 Z", "2019-11-12T06:10:46.000000+00:00"),
     ],
 )
 def test_change_date_is_read_as_utc(rendered, expected):
@@ -129,3 +138,170 @@ def test_the_quick_path_for_utc_renderings_agrees_with_the_general_one(instant, 
     row = to_row({"changeDate": rendered}, ZoneInfo(zone))
     assert row.record["changeDate"] == format_utc(parse_change_date(rendered, ZoneInfo(zone)))
     assert row.instant == parse_change_date(rendered, ZoneInfo(zone))
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (17, "changeDate is 17, not a date-time string"),
+        ("yesterday", "changeDate 'yesterday' is not in the 'yyyy-MM-dd HH:mm:ss.S' form"),
+        ("2019-13-12 06:10:46.0", "changeDate '2019-13-12 06:10:46.0' is not a valid date-time: "),
+        ("2019-11-12 06:10:46+24:00", "changeDate '2019-11-12 06:10:46+24:00' is not a valid "),
+        ("9999-12-31 23:59:59-05:00", "changeDate '9999-12-31 23:59:59-05:00' is not a valid "),
+    ],
+)
+def test_an_unreadable_change_date_is_named_in_the_error(bad, message):
+    with pytest.raises(MalformedRecordError, match="^" + re.escape(message)):
+        parse_change_date(bad, GMT)
+
+
+def test_a_change_date_is_read_in_the_zone_asked_for_not_the_hosts(host_zone_east_of_utc):
+    for rendered in ("2019-11-12 06:10:46.0", "2019-11-12T06:10:46Z"):
+        parsed = parse_change_date(rendered, GMT)
+        assert parsed == dt.datetime(2019, 11, 12, 6, 10, 46, tzinfo=UTC)
+        assert parsed.utcoffset() == dt.timedelta(0)
+    offset = parse_change_date("2019-11-12 11:10:46+05:00", GMT)
+    assert offset.utcoffset() == dt.timedelta(0)
+    assert format_utc(offset) == "2019-11-12T06:10:46.000000+00:00"
+    row = to_row({"changeDate": "2019-11-12 06:10:46.0"}, ZoneInfo("Atlantic/Reykjavik"))
+    assert row.record["changeDate"] == "2019-11-12T06:10:46.000000+00:00"
+
+
+def test_a_change_date_rendered_in_a_zone_with_an_offset_is_converted():
+    row = to_row({"changeDate": "2024-07-01 02:00:00.0"}, ZoneInfo("Europe/Paris"))
+    assert row.instant == dt.datetime(2024, 7, 1, tzinfo=UTC)
+    assert row.record["changeDate"] == "2024-07-01T00:00:00.000000+00:00"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2025-01-01T00:00:00Z", dt.datetime(2025, 1, 1, tzinfo=UTC)),
+        ("2025-01-01T00:00:00", dt.datetime(2025, 1, 1, tzinfo=UTC)),
+        ("2025-01-01T05:00:00+05:00", dt.datetime(2025, 1, 1, tzinfo=UTC)),
+        ("2025-01-01", dt.datetime(2025, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_bookmark_or_setting_is_read_as_an_instant_naive_ones_as_utc(value, expected):
+    parsed = parse_utc(value)
+    assert parsed == expected
+    assert parsed.tzinfo is not None
+
+
+def test_a_record_that_is_not_an_object_or_has_no_readable_date_is_an_error():
+    with pytest.raises(MalformedRecordError) as raised:
+        to_row(["2024-01-01 00:00:00.0"], GMT)
+    assert str(raised.value) == "a record is list, not an object"
+    with pytest.raises(MalformedRecordError) as raised:
+        to_row({"objectName": "a"}, GMT)
+    assert str(raised.value) == "changeDate is None, not a date-time string"
+    with pytest.raises(MalformedRecordError) as raised:
+        to_row({"changeDate": "2024-13-01 00:00:00.0"}, GMT)
+    assert str(raised.value).startswith("changeDate '2024-13-01 00:00:00.0' is not a valid")
+
+
+def test_other_values_are_kept_as_their_text_booleans_in_lower_case():
+    row = to_row(
+        {
+            "changeDate": "2024-01-01 00:00:00.0",
+            "oldValue": True,
+            "newValue": False,
+            "element": ["On", "Off"],
+            "objectName": 1.5,
+        },
+        GMT,
+    )
+    assert row.record["oldValue"] == "true"
+    assert row.record["newValue"] == "false"
+    assert row.record["element"] == "['On', 'Off']"
+    assert row.record["objectName"] == "1.5"
+
+
+@pytest.mark.parametrize(
+    ("flag", "read"),
+    [(None, None), (True, True), (False, False), ("true", True), (" TRUE ", True), ("no", False)],
+)
+def test_the_lpa_flag_is_a_boolean_or_null(flag, read):
+    raw = {"changeDate": "2024-01-01 00:00:00.0"}
+    if flag is not None:
+        raw["originatorIsLpa"] = flag
+    assert to_row(raw, GMT).record["originatorIsLpa"] is read
+
+
+def test_ids_are_the_same_in_every_version_of_the_tap():
+    """A state's `seen` holds ids written by earlier runs: an id computed differently now would
+    emit those changes again."""
+    full = to_row(
+        {
+            "accountId": "1",
+            "objectType": "Users",
+            "objectName": "a",
+            "actionType": "Edit",
+            "element": "b",
+            "oldValue": "x",
+            "newValue": "y",
+            "changeDate": "2024-01-01 00:00:00.0",
+            "originator": "o",
+            "originatorLoginName": "l",
+            "originatorUserId": "7",
+            "originatorUserAgent": "ua",
+            "originatorAuthType": "SSO",
+            "originatorIsLpa": False,
+        },
+        GMT,
+    ).record
+    ids = IdAssigner()
+    assert [ids.assign(dict(full)) for _ in range(2)] == [
+        "22268e0554d982310cd57adc17348f61",
+        "bc546e056b0bc4eb478abdad0ef8da5d",
+    ]
+    partial = IdAssigner()  # a record without some fields: they count as null
+    assert [partial.assign(record()) for _ in range(3)] == [
+        "cf23c67d7a720038fa05e451af06d13e",
+        "b3a8154b5d35da34c834a58633f0b33b",
+        "26302f337581b1dff0b6f9fa0c9bc66f",
+    ]
+
+
+def test_the_occurrence_count_starts_again_at_each_instant():
+    ids = IdAssigner()
+    first = ids.assign(record())
+    later = ids.assign(record(changeDate="2024-01-01T00:00:01.000000+00:00"))
+    again = IdAssigner().assign(record(changeDate="2024-01-01T00:00:01.000000+00:00"))
+    assert later == again
+    assert ids.assign(record()) == first  # the same group read again gives the same ids
+
+
+def documented(**fields):
+    base = dict.fromkeys(API_FIELDS)
+    base.update(changeDate="2024-01-01 00:00:00.0", objectName="a")
+    return {**base, **fields}
+
+
+def test_a_page_exactly_as_documented_gives_the_rows_to_row_gives():
+    records = [
+        documented(objectName="a", originatorIsLpa=True),
+        documented(objectName="b"),
+        documented(changeDate="2024-01-01 00:00:01.5", accountId="9"),
+    ]
+    body = json.dumps({"data": {"auditData": records}}).encode()
+    rows = rows_of_plain_page(body, GMT)
+    assert rows == [to_row(r, GMT) for r in records]
+    assert rows[2].instant == dt.datetime(2024, 1, 1, 0, 0, 1, 500_000, tzinfo=UTC)
+    assert rows_of_plain_page(b'{"data": {"auditData": []}}', GMT) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": {"auditData": [documented(accountId=1)]}},
+        {"data": {"auditData": [documented(changeDate="2024-13-01 00:00:00.0")]}},
+        {"data": {"auditData": [documented(changeDate=None)]}},
+        {"data": {"auditData": None}},
+        {"data": None},
+        {"errors": [{"message": "boom"}], "data": {"auditData": []}},
+    ],
+)
+def test_an_answer_other_than_documented_is_left_to_the_reading_field_by_field(body):
+    assert rows_of_plain_page(json.dumps(body).encode(), GMT) is None
+    assert rows_of_plain_page(b"[" * 10_000 + b"]" * 10_000, GMT) is None

@@ -20,6 +20,7 @@ IGNORED = (
     ".venv/",
     ".venv-meltano/",
     "venv/",
+    "mutants/",  # scripts/mutation's working copy
 )
 KEPT = ("meltano.yml", "README.md", ".env.example", "plugins/extractors/x.yml", "tests/x.py")
 
