@@ -194,3 +194,27 @@ def test_empty_windows_before_the_first_change_grow_twofold():
         spans.append((window.end - window.start).days)
         planner.observe(window, 0)
     assert spans == [1, 2, 4, 8, 16, 31, 31]
+
+
+def test_one_window_at_a_time_takes_all_that_is_left_up_to_thirty_two_pages():
+    planner = WindowPlanner(day(1), day(1) + dt.timedelta(days=100), max_days=60, page_size=100)
+    spans = []
+    for window in planner:  # one page a day, one window read at a time (lanes=1)
+        spans.append((window.end - window.start).days)
+        planner.observe(window, 100 * spans[-1])
+    assert spans == [1, 2, 4, 8, 16, 32, 32, 5]
+
+
+def test_what_is_left_is_counted_to_the_present_not_to_the_end_of_the_range():
+    # one page a day, 4 windows side by side, the present 120 days in, the range 400 days long
+    now = day(1) + dt.timedelta(days=120)
+    planner = WindowPlanner(
+        day(1), day(1) + dt.timedelta(days=400), max_days=60, page_size=100, lanes=4, now=now
+    )
+    spans = []
+    for window in planner:
+        spans.append((window.end - window.start).days)
+        planner.observe(window, 100 * spans[-1])
+    # after 31 days, 89 left to the present: a quarter is 22 (not a quarter of 369); past the
+    # present, one window to the end of the range
+    assert spans == [1, 2, 4, 8, 16, 22, 16, 12, 9, 8, 8, 8, 286]
