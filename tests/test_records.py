@@ -45,13 +45,21 @@ def test_change_date_is_read_as_utc(rendered, expected):
     assert format_utc(parse_change_date(rendered, GMT)) == expected
 
 
-def test_the_autumn_dst_hour_cannot_be_ambiguous_in_the_zones_the_tap_asks_for():
-    # 2025-11-02 01:30 happens twice in US/Eastern; the tap asks for zero-offset zones, in
-    # which every rendered time is one instant.
-    for zone in ("UTC", "GMT", "Etc/GMT", "Atlantic/Reykjavik", "Africa/Abidjan"):
-        first = parse_change_date("2025-11-02 05:30:00.0", ZoneInfo(zone))
-        second = parse_change_date("2025-11-02 06:30:00.0", ZoneInfo(zone))
-        assert second - first == dt.timedelta(hours=1)
+@pytest.mark.parametrize(
+    ("rendered", "expected"),
+    [
+        ("2025-03-09 01:30:00.0", "2025-03-09T06:30:00.000000+00:00"),  # EST, before the jump
+        ("2025-03-09 03:30:00.0", "2025-03-09T07:30:00.000000+00:00"),  # EDT, after it
+        ("2025-11-02 00:30:00.0", "2025-11-02T04:30:00.000000+00:00"),  # EDT
+        ("2025-11-02 01:30:00.0", "2025-11-02T05:30:00.000000+00:00"),  # twice: the first
+        ("2025-11-02 02:30:00.0", "2025-11-02T07:30:00.000000+00:00"),  # EST again
+    ],
+)
+def test_a_time_rendered_in_a_zone_with_dst_takes_the_offset_of_its_date(rendered, expected):
+    # The tap asks only for zero-offset zones (api.TIMEZONE_CANDIDATES), where no hour repeats;
+    # the reading itself follows the zone's rules on each date, as a DST zone shows. The
+    # repeated autumn hour cannot be told apart there, and reads as its first occurrence.
+    assert format_utc(parse_change_date(rendered, ZoneInfo("US/Eastern"))) == expected
 
 
 @pytest.mark.parametrize(
