@@ -17,7 +17,12 @@ from typing import Any, NoReturn
 
 import click
 import requests
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    FatalAPIError,
+    RetriableAPIError,
+    StreamMapConfigError,
+)
 from singer_sdk.plugin_base import SingerCommand
 
 from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
@@ -30,6 +35,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     RetriableAPIError,  # 429, 5xx, unreadable answers: after max_retry_seconds of retries
     requests.exceptions.RequestException,  # the network, after retries
     PagingError,
+    StreamMapConfigError,  # `stream_maps` the SDK refuses
 )
 
 #: The SDK's own line when a stream's sync raises: it names a stream that is often not the
@@ -49,6 +55,12 @@ def failure_line(exc: BaseException) -> str:
         line = f"{exc}: {'; '.join(problems)}" if problems else str(exc)
     elif isinstance(exc, AuthError | UnreachableError | PagingError):
         line = str(exc)
+    elif isinstance(exc, StreamMapConfigError):
+        line = (
+            f"`stream_maps`: {exc}. A map naming a stream that is not selected fails so (an "
+            "SDK trap): name in `stream_maps` only the streams you select "
+            "(docs/troubleshooting.md, Known SDK traps)"
+        )
     elif isinstance(exc, RetriableAPIError):
         line = f"{exc}; still failing {_RETRIED}"
     elif isinstance(exc, FatalAPIError):

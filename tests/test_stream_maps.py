@@ -90,6 +90,12 @@ def test_a_map_naming_a_stream_not_selected_stops_the_run(sandbox_factory, tmp_p
     assert proc.returncode != 0
     assert "Invalid key properties for 'users'" in proc.stderr
     assert not any(json.loads(line)["type"] == "RECORD" for line in proc.stdout.splitlines())
+    # one ERROR line, the last, naming the setting and the workaround; no traceback
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "ERROR" in last
+    assert "`stream_maps`" in last
+    assert "only the streams you select" in last
+    assert "Traceback" not in proc.stderr
 
 
 def test_mapping_only_the_selected_streams_is_the_workaround(sandbox_factory, tmp_path):
