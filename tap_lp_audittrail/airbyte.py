@@ -121,10 +121,21 @@ class Stdout:
         self._pending = bytearray()
         self._lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
+        #: Set by the ERROR trace that ends the command: nothing is logged after it (a window
+        #: thread still finishing a request may log, and the error must be the last word).
+        self._ended = False
 
-    def write(self, message: Mapping[str, Any], *, chunked: bool = False) -> None:
-        """Queue one message; write the queue out unless `chunked` and the queue is small."""
+    def write(
+        self, message: Mapping[str, Any], *, chunked: bool = False, last: bool = False
+    ) -> None:
+        """Queue one message; write the queue out unless `chunked` and the queue is small.
+
+        After a message written as the `last`, LOG messages are dropped.
+        """
         with self._lock:
+            if self._ended and message.get("type") == "LOG":
+                return
+            self._ended = self._ended or last
             self._encoder.encode_into(message, self._pending, -1)
             self._pending += b"\n"
             if not chunked or len(self._pending) >= CHUNK_BYTES:
@@ -151,7 +162,7 @@ class Stdout:
 
     # ------------------------------------------------------------------ messages
     def log(self, level: str, message: str, stack_trace: str | None = None) -> None:
-        """A LOG message."""
+        """A LOG message (none once the command has ended with an error)."""
         log: dict[str, Any] = {"level": level, "message": message}
         if stack_trace:
             log["stack_trace"] = stack_trace
@@ -190,7 +201,8 @@ class Stdout:
             {
                 "type": "TRACE",
                 "trace": {"type": "ERROR", "emitted_at": now_ms(), "error": error},
-            }
+            },
+            last=True,
         )
 
     def connection_status(self, succeeded: bool, message: str) -> None:

@@ -579,3 +579,15 @@ def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
             assert_same_records(unions[stream].records, truth_of(sb, stream), what=stream)
     assert kills >= 6, f"only {kills} runs were still running when killed"
     assert resumed >= 3, "too few reads resumed from a bookmark"
+
+
+def test_the_error_that_ends_a_command_is_its_last_word_whatever_logs_after_it():
+    """A window thread still finishing a request may log after the error: it is dropped."""
+    text = io.StringIO()
+    out = airbyte.Stdout(text)
+    out.log("INFO", "before")
+    out.error("it failed", "config_error")
+    out.log("DEBUG", "urllib3.connectionpool: a request still in flight")
+    lines = [json.loads(line) for line in text.getvalue().splitlines()]
+    assert [line["type"] for line in lines] == ["LOG", "TRACE"]
+    assert lines[-1]["trace"]["error"]["message"] == "it failed"
