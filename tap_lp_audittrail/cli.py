@@ -57,8 +57,8 @@ def failure_line(exc: BaseException) -> str:
         line = str(exc)
     elif isinstance(exc, StreamMapConfigError):
         line = (
-            f"`stream_maps`: {exc}. A map naming a stream that is not selected fails so (an "
-            "SDK trap): name in `stream_maps` only the streams you select "
+            f"`stream_maps`: {str(exc).rstrip('.')}. A map naming a stream that is not "
+            "selected fails so (an SDK trap): name in `stream_maps` only the streams you select "
             "(docs/troubleshooting.md, Known SDK traps)"
         )
     elif isinstance(exc, RetriableAPIError):
