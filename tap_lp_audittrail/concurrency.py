@@ -113,7 +113,7 @@ class Lane:
         self.head = Head(stop)
         self.pages: queue.Queue[Any] = queue.Queue()
         #: The next window's lane, once it is open; None while it is not, or when none follows
-        #: (the consumer opens the next window before it hands on this one's pages).
+        #: (a window opens the next before its own end is handed on: see in_order).
         self.successor: Lane | None = None
         #: Pages put and not yet taken by the consumer.
         self.held = 0
