@@ -39,27 +39,36 @@ class Slots:
 
     def __init__(self, count: int) -> None:
         self._free = max(1, count)
-        self._waiting: list[tuple[bool, int]] = []  # a heap of (not leading, ticket)
+        #: A heap of (not leading, ticket, the event that hands the waiter its slot).
+        self._waiting: list[tuple[bool, int, threading.Event]] = []
         self._tickets = itertools.count()
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def slot(self, *, leading: bool = False) -> Iterator[None]:
-        """Hold one slot: in the order asked for, a leading window's requests before others."""
-        with self._changed:
-            entry = (not leading, next(self._tickets))
-            heapq.heappush(self._waiting, entry)
-            while not (self._free and self._waiting[0] == entry):
-                self._changed.wait()
-            heapq.heappop(self._waiting)
-            self._free -= 1
-            self._changed.notify_all()  # the next in line may take another free slot
+        """Hold one slot: in the order asked for, a leading window's requests before others.
+
+        A slot freed while requests wait goes straight to the first of them, and wakes that
+        thread alone: waking every waiter to let one through costs each answer milliseconds of
+        threads queueing for the GIL, at every page.
+        """
+        granted: threading.Event | None = None
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+            else:
+                granted = threading.Event()
+                heapq.heappush(self._waiting, (not leading, next(self._tickets), granted))
+        if granted is not None:
+            granted.wait()
         try:
             yield
         finally:
-            with self._changed:
-                self._free += 1
-                self._changed.notify_all()
+            with self._lock:
+                if self._waiting:
+                    heapq.heappop(self._waiting)[2].set()  # handed on: still taken
+                else:
+                    self._free += 1
 
 
 class CancelledError(Exception):
