@@ -1,5 +1,5 @@
 """`python -m tap_lp_audittrail`."""
 
-from tap_lp_audittrail.tap import TapLPAuditTrail
+from tap_lp_audittrail.tap import main
 
-TapLPAuditTrail.cli()
+main()

@@ -32,7 +32,7 @@ import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import msgspec
 import requests
@@ -45,6 +45,7 @@ from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMessage
 
 from tap_lp_audittrail.auth import SECRET_SETTINGS
+from tap_lp_audittrail.cli import run_and_exit
 from tap_lp_audittrail.errors import REDACT, AuthError, RedactingFilter
 from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
 
@@ -669,9 +670,9 @@ def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int
     return 0
 
 
-def main() -> None:
+def main() -> NoReturn:
     """Console script `source-lp-audittrail`."""
-    sys.exit(run())
+    run_and_exit(lambda: sys.exit(run()))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,14 @@ keeps the SDK's traceback.
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import logging
+import os
 import sys
+import threading
 import warnings
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -126,6 +130,14 @@ class TapCommand(SingerCommand):
         except EXPECTED as exc:
             self.fail_with(exc)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The SDK reads `--config` files while parsing: a missing one is an expected failure."""
+        try:
+            return super().parse_args(ctx, args)
+        except FileNotFoundError as exc:
+            problem = f"{exc} Check the path given to --config"
+            raise ConfigValidationError("A settings file is missing", errors=[problem]) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         """SingerCommand.invoke without its config-error lines: `main` says it once."""
         logging.captureWarnings(capture=True)
@@ -142,3 +154,34 @@ class TapCommand(SingerCommand):
         # The line above is the last: window threads still winding down say nothing more.
         logging.disable(logging.CRITICAL)
         sys.exit(1)
+
+
+def run_and_exit(command: Callable[[], object]) -> NoReturn:
+    """Run a console command, then end the process as soon as everything it wrote is out.
+
+    Python's own exit frees every module and object one by one: some 0.15 s after the SDK's
+    imports, on every run, for nothing a finished process needs. What does matter at exit
+    happens first, as it would at a normal exit: other non-daemon threads are joined, the
+    atexit functions run (logging's flush and close among them), stdout and stderr are flushed.
+    A flush that fails (a closed pipe) ends with 120, as Python's own exit does. An uncaught
+    exception leaves the normal way, with its traceback.
+    """
+    try:
+        command()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    status = code or 0
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # what Python's own exit runs first
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = status or 120
+    os._exit(status)

@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Mapping
 from functools import cached_property
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
 import click
@@ -27,7 +27,7 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
     is_loopback,
 )
-from tap_lp_audittrail.cli import TapCommand
+from tap_lp_audittrail.cli import TapCommand, run_and_exit
 from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import connection_test, run_read
@@ -523,3 +523,8 @@ def _is_date_time(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def main() -> NoReturn:
+    """Console script `tap-lp-audittrail` (and `python -m tap_lp_audittrail`)."""
+    run_and_exit(TapLPAuditTrail.cli)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
 
 from tap_lp_audittrail.sandbox import DataSpec
 from tap_lp_audittrail.streams import ELEMENTS
@@ -81,3 +86,47 @@ def test_stream_maps_and_flattening_apply(sandbox_factory, tmp_path):
     rows = run.records["audit_trail"]
     assert len(rows) == len(sb.ground_truth())
     assert all("oldValue" not in r and "changed_by" in r for r in rows)
+
+
+
+RUN_AND_EXIT = """
+import atexit, sys
+from tap_lp_audittrail.cli import run_and_exit
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+def command():
+    sys.stdout.write("x" * 1000)  # stays in stdout's buffer: only the exit flushes it
+    {end}
+run_and_exit(command)
+"""
+#: Buffered stdout, as the tap's is when it writes into a pipe.
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+@pytest.mark.parametrize(
+    ("end", "status", "said"),
+    [("pass", 0, ""), ("sys.exit(3)", 3, ""), ("sys.exit('why it stopped')", 1, "why it stopped")],
+)
+def test_the_fast_exit_keeps_the_status_the_output_and_the_atexit_functions(end, status, said):
+    code = RUN_AND_EXIT.format(end=end)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=BUFFERED
+    )
+    assert proc.returncode == status, proc.stderr
+    assert proc.stdout == "x" * 1000
+    assert proc.stderr.splitlines() == [*([said] if said else []), "atexit ran"]
+
+
+def test_the_fast_exit_fails_when_its_output_cannot_be_written():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: the exit's flush fails
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", RUN_AND_EXIT.format(end="pass")],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            check=False,
+            env=BUFFERED,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 120, proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -118,6 +119,12 @@ def test_an_expected_failure_ends_in_one_line(sandbox_kwargs_permission, tmp_pat
     assert_one_last_line(proc, CASES[case][-1])
     for secret in ("not-the-secret",):
         assert secret not in proc.stderr
+
+
+def test_a_missing_settings_file_is_named_in_one_line(tmp_path):
+    command = [sys.executable, "-m", "tap_lp_audittrail", "--config", str(tmp_path / "nope.json")]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert_one_last_line(proc, ("nope.json", "--config"))
 
 
 @pytest.mark.parametrize("case", ["401", "config"])
