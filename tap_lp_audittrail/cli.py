@@ -164,13 +164,16 @@ def run_and_exit(command: Callable[[], object]) -> NoReturn:
     happens first, as it would at a normal exit: other non-daemon threads are joined, the
     atexit functions run (logging's flush and close among them), stdout and stderr are flushed.
     A flush that fails (a closed pipe) ends with 120, as Python's own exit does. An uncaught
-    exception leaves the normal way, with its traceback.
+    exception leaves the normal way, with its traceback, and so does every exit while a
+    profiler or a tracer (a debugger, coverage) is on, so that it can write what it recorded.
     """
     try:
         command()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # type: ignore[arg-type]
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1

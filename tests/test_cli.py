@@ -88,7 +88,6 @@ def test_stream_maps_and_flattening_apply(sandbox_factory, tmp_path):
     assert all("oldValue" not in r and "changed_by" in r for r in rows)
 
 
-
 RUN_AND_EXIT = """
 import atexit, sys
 from tap_lp_audittrail.cli import run_and_exit
@@ -130,3 +129,13 @@ def test_the_fast_exit_fails_when_its_output_cannot_be_written():
     finally:
         os.close(write_end)
     assert proc.returncode == 120, proc.stderr
+
+
+def test_under_a_profiler_the_exit_is_pythons_own_so_the_profile_is_written(tmp_path):
+    (tmp_path / "run.py").write_text(RUN_AND_EXIT.format(end="pass"))
+    profile = tmp_path / "run.prof"
+    command = [sys.executable, "-m", "cProfile", "-o", str(profile), str(tmp_path / "run.py")]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, env=BUFFERED)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("x" * 1000)  # then the profiler's own lines
+    assert profile.stat().st_size > 0
