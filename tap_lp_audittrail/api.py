@@ -174,11 +174,12 @@ class AuditClient:
         component_types: Sequence[str],
         *,
         cancelled: threading.Event | None = None,
-        leading: Callable[[], bool] = lambda: True,
+        priority: Callable[[], tuple[bool, float]] = lambda: (True, 0.0),
     ) -> tuple[list[Row], int | None, int]:
         """One page of a window: rows, X-Total-Count, and the page size really asked for.
 
-        `leading` says whether the window is the one being handed on: its requests go first.
+        `priority` says, while the request waits for a slot, whether the window is the one
+        being handed on and how many pages it has left (see concurrency.Slots).
         """
         renewed = False
         while True:
@@ -187,7 +188,7 @@ class AuditClient:
             try:
                 rows, total = self.transport.call(
                     label,
-                    functools.partial(self._post, query, leading),
+                    functools.partial(self._post, query, priority),
                     functools.partial(self._read_page, query=query, label=label),
                     cancelled,
                 )
@@ -216,12 +217,14 @@ class AuditClient:
                 raise
             return rows, total, query.first
 
-    def _post(self, query: AuditQuery, leading: Callable[[], bool]) -> requests.Response:
+    def _post(
+        self, query: AuditQuery, priority: Callable[[], tuple[bool, float]]
+    ) -> requests.Response:
         body = {"query": query.text()}
         url = self.audit_url
         # The slot bounds requests in flight; parsing the answer happens after it is freed.
         # A thread may wait long for a slot: it looks at the run-wide pause again once it has one.
-        with self.slots.slot(leading=leading()):
+        with self.slots.slot(priority):
             self.transport.throttle.wait()
             return self.transport.session.post(
                 url,

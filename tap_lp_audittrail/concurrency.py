@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import heapq
 import itertools
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +22,9 @@ LANES_PER_SLOT = 2
 
 _END = object()
 
+#: A request's rank for a slot: (its window is the leading one, pages that window has left).
+Rank = Callable[[], tuple[bool, float]]
+
 
 def lanes_for(concurrency: int) -> int:
     """Windows open at once for `concurrency` request slots (at least two: see in_order)."""
@@ -29,28 +32,32 @@ def lanes_for(concurrency: int) -> int:
 
 
 class Slots:
-    """Request slots, first come first served, but the leading window's requests go first.
+    """Request slots: the leading window's requests first, then the window with most pages left.
 
     Windows are handed on in order, so the leading window (the one being handed on) is the one
     whose pages are waited for, and the windows behind it read ahead only as far as their held
-    pages allow: it never waits behind them. The others share the rest fairly, so that none is
-    left with its pages to read alone at the end.
+    pages allow: it never waits behind them. Each window's pages are read one after another,
+    so the run cannot end before the window with most pages left has read them: its requests
+    go next (a window not yet begun counts as the longest: its first page also tells the window
+    before it where to stop). Among equals, first come first served.
     """
 
     def __init__(self, count: int) -> None:
         self._free = max(1, count)
-        #: A heap of (not leading, ticket, the event that hands the waiter its slot).
-        self._waiting: list[tuple[bool, int, threading.Event]] = []
+        #: Requests waiting: (ticket, their rank, the event that hands them the slot).
+        self._waiting: list[tuple[int, Rank, threading.Event]] = []
         self._tickets = itertools.count()
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def slot(self, *, leading: bool = False) -> Iterator[None]:
-        """Hold one slot: in the order asked for, a leading window's requests before others.
+    def slot(self, rank: Rank = lambda: (False, 0.0)) -> Iterator[None]:
+        """Hold one slot: a leading window's requests first, then those with most pages left.
 
-        A slot freed while requests wait goes straight to the first of them, and wakes that
-        thread alone: waking every waiter to let one through costs each answer milliseconds of
-        threads queueing for the GIL, at every page.
+        `rank()` says whether the request's window is leading and how many pages it has left.
+        It is asked again each time a slot is handed on: a window that becomes the leading one
+        while its request waits goes first. A slot freed while requests wait goes straight to
+        the first of them, and wakes that thread alone: waking every waiter to let one through
+        costs each answer milliseconds of threads queueing for the GIL, at every page.
         """
         granted: threading.Event | None = None
         with self._lock:
@@ -58,7 +65,7 @@ class Slots:
                 self._free -= 1
             else:
                 granted = threading.Event()
-                heapq.heappush(self._waiting, (not leading, next(self._tickets), granted))
+                self._waiting.append((next(self._tickets), rank, granted))
         if granted is not None:
             granted.wait()
         try:
@@ -66,9 +73,21 @@ class Slots:
         finally:
             with self._lock:
                 if self._waiting:
-                    heapq.heappop(self._waiting)[2].set()  # handed on: still taken
+                    self._hand_on()
                 else:
                     self._free += 1
+
+    def _hand_on(self) -> None:
+        """Give the freed slot to the first waiting request, as ranked now (under the lock)."""
+
+        def order(entry: tuple[int, Rank, threading.Event]) -> tuple[bool, float, int]:
+            ticket, rank, _ = entry
+            leading, pages_left = rank()
+            return not leading, -pages_left, ticket
+
+        first = min(self._waiting, key=order)
+        self._waiting.remove(first)
+        first[2].set()  # the slot is handed on: still taken
 
 
 class CancelledError(Exception):
@@ -128,6 +147,8 @@ class Lane:
         self.held = 0
         #: Whether this is the window being handed on (its requests go first: see Slots).
         self.leading = False
+        #: Records the window has still to read, as far as is known (see Slots).
+        self.records_left = math.inf
 
 
 def in_order(
@@ -138,9 +159,11 @@ def in_order(
     """Run `produce` for many windows at once; yield their items in window order.
 
     Up to LANES_PER_SLOT * `concurrency` windows are read at once (at least two, so that the
-    window being emitted always has its successor open); each window that is read to its end
-    opens the next one at once, even while an earlier window is still being read, so a long
-    window does not hold the others up; the client's slots bound the requests in flight. A
+    window being emitted always has its successor open). One per slot opens at first, and one
+    more each time a window's first page is in, so that the windows cut after the first ones
+    are sized from what those showed (see windows.WindowPlanner). Each window that is read to
+    its end opens the next one at once, even while an earlier window is still being read, so a
+    long window does not hold the others up; the client's slots bound the requests in flight. A
     window reads ahead up to LANE_PAGES pages; the windows behind the one being emitted hold
     PAGES_PER_SLOT * `concurrency` pages together at most, and wait while they hold more. The
     window being emitted never waits for the others, so the read cannot lock up, and memory
@@ -151,7 +174,9 @@ def in_order(
     lanes: list[Lane] = []
     pending = iter(windows)
     budget = PAGES_PER_SLOT * max(1, concurrency)
-    held = threading.Condition()  # guards `lanes` and every lane's `held`
+    held = threading.Condition()  # guards `lanes`, `reading` and every lane's `held`
+    most = lanes_for(concurrency)
+    reading = 0  # windows open and not yet read to their end
 
     def put(lane: Lane, item: Any) -> bool:
         with held:
@@ -174,21 +199,29 @@ def in_order(
 
     def work(lane: Lane) -> None:
         items = produce(lane, stop)
+        first = True
         try:
             while not stop.is_set():
                 item = next(items, _END)
                 if item is _END:
                     # The next window opens before this one's end is handed on: the consumer
                     # never finds no window open while windows are left.
-                    launch()
+                    launch(ended=True)
                 if not put(lane, item) or item is _END:
                     return
+                if first:
+                    first = False
+                    with held:
+                        if reading < most:
+                            launch()
         except BaseException as exc:  # handed to the consumer to raise
             lane.head.fail(exc)
             put(lane, exc)
 
-    def launch() -> None:
+    def launch(*, ended: bool = False) -> None:
+        nonlocal reading
         with held:  # windows are cut one at a time, in order, by whichever thread opens one
+            reading -= ended
             if stop.is_set():
                 return
             window = next(pending, None)
@@ -199,12 +232,13 @@ def in_order(
                 lanes[-1].successor = lane
             lanes.append(lane)
             lanes[0].leading = True
+            reading += 1
             threading.Thread(
                 target=work, args=(lane,), daemon=True, name=f"window-{window.from_date}"
             ).start()
 
     try:
-        for _ in range(lanes_for(concurrency)):
+        for _ in range(max(2, min(concurrency, most))):
             launch()
         while lanes:
             lane = lanes[0]

@@ -158,8 +158,9 @@ class TrailRead:
             following = successor.head.peek() if successor is not None else None
             return window.stop_at if following is None else min(window.stop_at, following)
 
+        traits = self.client.traits
         seek_to = self.start if window.start == self.start else None
-        pager = WindowPager(window, self.client.traits, stop_at, seek_to)
+        pager = WindowPager(window, traits, stop_at, seek_to)
 
         def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
             nonlocal records
@@ -172,11 +173,16 @@ class TrailRead:
                 first,
                 self.component_types,
                 cancelled=stop,
-                leading=lambda: lane.leading,
+                # Ranked in pages at the page size known when a slot is handed on (the first
+                # answers may come before the server's page cap is known).
+                priority=lambda: (lane.leading, lane.records_left / traits.records_per_page),
             )
             if offset == 0 and not lane.head.known:
                 lane.head.set(rows[0].instant if rows else None)
             records = max(records, offset + len(rows))
+            expected = total if traits.total_is_total and total else planner.records_in(window)
+            if expected is not None:
+                lane.records_left = max(0.0, expected - offset - len(rows))
             return rows, total, asked
 
         yield from read_window(pager, fetch)

@@ -144,6 +144,11 @@ class WindowPlanner:
                 # Empty windows before the account's first change: grow at once.
                 self.days = min(self.max_days, 2 * self.days)
 
+    def records_in(self, window: Window) -> float | None:
+        """The records `window` should hold at the density seen so far (None: none seen yet)."""
+        density = self.density
+        return None if density is None else density * (window.end - window.start) / DAY
+
     def _next_days(self) -> int:
         """Days of the next window (under the lock)."""
         if self.density is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 
@@ -26,31 +27,57 @@ def windows(n: int) -> list[Window]:
     return [Window(start + i * DAY, start + (i + 1) * DAY, last=i == n - 1) for i in range(n)]
 
 
-def test_a_leading_windows_request_goes_before_requests_that_waited_longer():
+def grant_order(ranks: dict[str, list[tuple[bool, float]]], *, change=None) -> list[str]:
+    """The order one slot goes to requests that asked in `ranks` order while it was held.
+
+    Each request's rank is its list's last item when the slot is handed on; `change`, if
+    given, runs after every request has asked and before the slot is first freed.
+    """
     slots = Slots(1)
     granted: list[str] = []
     release = threading.Event()
 
-    def take(name: str, leading: bool) -> None:
-        with slots.slot(leading=leading):
+    def take(name: str) -> None:
+        with slots.slot(lambda: ranks[name][-1]):
             granted.append(name)
-            if name == "first":
+            if name == "holder":
                 release.wait(5)
 
-    holder = threading.Thread(target=take, args=("first", False))
-    holder.start()
-    while not granted:
-        time.sleep(0.001)
-    waiting = []
-    for name, leading in (("behind-1", False), ("behind-2", False), ("leading", True)):
-        thread = threading.Thread(target=take, args=(name, leading))
+    ranks = {"holder": [(False, 0.0)], **ranks}
+    threads = []
+    for name in ranks:
+        thread = threading.Thread(target=take, args=(name,))
         thread.start()
-        waiting.append(thread)
-        time.sleep(0.02)  # each asks after the one before
+        threads.append(thread)
+        while not (granted if name == "holder" else len(slots._waiting) == len(threads) - 1):
+            time.sleep(0.001)  # each asks after the one before
+    if change is not None:
+        change()
     release.set()
-    for thread in [holder, *waiting]:
+    for thread in threads:
         thread.join(5)
-    assert granted == ["first", "leading", "behind-1", "behind-2"]
+    return granted[1:]
+
+
+def test_a_leading_windows_request_goes_before_requests_that_waited_longer():
+    ranks = {"behind-1": [(False, 0.0)], "behind-2": [(False, 0.0)], "leading": [(True, 0.0)]}
+    assert grant_order(ranks) == ["leading", "behind-1", "behind-2"]
+
+
+def test_then_the_window_with_most_pages_left_goes_first_and_equals_in_turn():
+    ranks = {
+        "few": [(False, 1.0)],
+        "many": [(False, 12.0)],
+        "few-too": [(False, 1.0)],
+        "not begun": [(False, math.inf)],
+    }
+    assert grant_order(ranks) == ["not begun", "many", "few", "few-too"]
+
+
+def test_a_window_that_becomes_leading_while_its_request_waits_goes_first():
+    ranks = {"many": [(False, 12.0)], "soon leading": [(False, 1.0)]}
+    order = grant_order(ranks, change=lambda: ranks["soon leading"].append((True, 1.0)))
+    assert order == ["soon leading", "many"]
 
 
 def test_no_more_requests_are_in_flight_than_slots():
@@ -60,7 +87,7 @@ def test_no_more_requests_are_in_flight_than_slots():
 
     def take() -> None:
         nonlocal inside, peak
-        with slots.slot(leading=False):
+        with slots.slot():
             with lock:
                 inside += 1
                 peak = max(peak, inside)
@@ -167,3 +194,40 @@ def test_a_window_read_to_its_end_opens_the_next_while_an_earlier_one_is_still_r
     out = [item for _, item in in_order(plan, produce, concurrency=1)]
     assert out[0] == ("others read meanwhile", True)
     assert out[1:] == [(i, "done") for i in range(6)]
+
+
+@pytest.mark.parametrize(("concurrency", "at_first"), [(1, 2), (4, 4), (8, 8)])
+def test_one_window_per_slot_opens_at_first_and_one_more_per_first_page_in(concurrency, at_first):
+    """The windows cut after the first ones are cut once those have shown their density."""
+    plan = windows(40)
+    opened: list[int] = []
+    first_pages = threading.Semaphore(0)
+    lock = threading.Lock()
+
+    def produce(lane, stop):
+        with lock:
+            opened.append(plan.index(lane.window))
+        first_pages.acquire()  # the first page comes in when the test says so
+        yield "first page"
+        time.sleep(5)  # then the window reads on, long: it opens nothing more by ending
+        yield "more"
+
+    read = in_order(plan, produce, concurrency=concurrency)
+    reader = threading.Thread(target=lambda: next(read), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while len(opened) < at_first and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert sorted(opened) == list(range(at_first))
+    for n in range(1, lanes_for(concurrency) - at_first + 1):
+        first_pages.release()
+        while len(opened) < at_first + n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(opened) == at_first + n
+    for _ in range(lanes_for(concurrency)):
+        first_pages.release()
+    time.sleep(0.05)
+    assert sorted(opened) == list(range(lanes_for(concurrency)))  # never more than that
+    reader.join(5)
+    read.close()  # the read stops: its window threads end without another page

@@ -218,3 +218,11 @@ def test_what_is_left_is_counted_to_the_present_not_to_the_end_of_the_range():
     # after 31 days, 89 left to the present: a quarter is 22 (not a quarter of 369); past the
     # present, one window to the end of the range
     assert spans == [1, 2, 4, 8, 16, 22, 16, 12, 9, 8, 8, 8, 286]
+
+
+def test_a_window_should_hold_its_days_at_the_density_seen_and_nothing_is_guessed_before():
+    planner = WindowPlanner(day(1), day(31), max_days=31, page_size=100)
+    window = Window(day(10), day(13))
+    assert planner.records_in(window) is None
+    planner.observe(Window(day(1), day(3)), 150)
+    assert planner.records_in(window) == 225.0

@@ -137,9 +137,14 @@ class AuditApp:
             if hook is not None:
                 hook(n)
         fault = self._pick_fault(endpoint, n) if endpoint != "other" else None
+        # The account's latency is the time an answer takes, the sandbox's own work included
+        # (which would otherwise add milliseconds to every request, more when many are in flight).
+        answer_at = None
         if endpoint == "audit" and (sb.latency or sb.jitter):
-            sb.stop_event.wait(sb.latency + sb.rng_uniform(0.0, sb.jitter))
+            answer_at = time.monotonic() + sb.latency + sb.rng_uniform(0.0, sb.jitter)
         if fault is not None and fault.kind in ("reset",):
+            if answer_at is not None:
+                sb.stop_event.wait(answer_at - time.monotonic())
             sb.stats.record(endpoint, 0, fault.kind, args, arrived)
             sock = environ.get("werkzeug.socket")
             if sock is not None:
@@ -155,6 +160,8 @@ class AuditApp:
             except Exception:  # a sandbox bug: answer 500 and show it, never kill the thread
                 traceback.print_exc()
                 response = lp_body(500, "sandbox internal error (see its stderr)", 500)
+        if answer_at is not None:
+            sb.stop_event.wait(max(0.0, answer_at - time.monotonic()))
         kind = fault.kind if fault is not None else None
         sb.stats.record(endpoint, response.status_code, kind, args, arrived)
         if fault is not None and fault.kind in ("truncate", "slow_body"):

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="data seed")
     p.add_argument("--span-days", type=int, default=395)
     p.add_argument("--end", type=_end, default=None, help="ISO end of the data (UTC if naive)")
-    p.add_argument("--latency", type=float, default=0.0, help="seconds added to audit requests")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds an audit answer takes")
     p.add_argument("--jitter", type=float, default=0.0)
     p.add_argument("--bearer-ttl", type=float, default=3600)
     p.add_argument("--reading", type=_reading, action="append", default=[], metavar="KEY=VALUE")
