@@ -92,11 +92,14 @@ class WindowPager:
         traits: ServerTraits,
         stop_at: Callable[[], dt.datetime] | None = None,
         seek_to: dt.datetime | None = None,
+        present: Callable[[], dt.datetime | None] = lambda: None,
     ) -> None:
         self.window = window
         self.traits = traits
         self.stop_at = stop_at or (lambda: window.stop_at)
         self.seek_to = seek_to
+        #: The server's present, once known: no record is later (a hint for jumps only).
+        self.present = present
         self._safe: int | None = None  # while probing: every record before it is earlier
         self._jumps = 0
         self.offset = 0
@@ -169,7 +172,15 @@ class WindowPager:
         if not (self.traits.total_is_total and total):
             return
         self._jumps += 1
-        span = (self.window.end - last).total_seconds()
+        # The records are guessed to spread evenly up to the window's end, or up to the present
+        # when that comes first (the last window runs to the end of the range) or when the
+        # start is at the window's end (the day before the first window, whose answer may
+        # reach a day further).
+        horizon = self.window.end
+        present = self.present()
+        if present is not None and (present < horizon or seek_to >= horizon):
+            horizon = max(last, min(self.window.reach, present))
+        span = (horizon - last).total_seconds()
         share = min(1.0, max(0.0, (seek_to - last).total_seconds() / span)) if span > 0 else 0
         guess = min(total - 1, self.offset + int(0.9 * share * (total - self.offset)))
         if guess - self.offset <= 2 * self.first:

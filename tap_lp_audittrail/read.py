@@ -160,7 +160,7 @@ class TrailRead:
 
         traits = self.client.traits
         seek_to = self.start if window.start == self.start else None
-        pager = WindowPager(window, traits, stop_at, seek_to)
+        pager = WindowPager(window, traits, stop_at, seek_to, lambda: self.client.server_start)
 
         def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
             nonlocal records
@@ -204,7 +204,9 @@ class TrailRead:
             return
         window = lane.window.before()
         cut = window.stop_at if head is None else min(window.stop_at, head)
-        pager = WindowPager(window, self.client.traits, lambda: cut, self.start)
+        pager = WindowPager(
+            window, self.client.traits, lambda: cut, self.start, lambda: self.client.server_start
+        )
 
         def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
             return self.client.fetch_page(WHAT, window, offset, first, self.component_types)

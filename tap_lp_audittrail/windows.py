@@ -69,6 +69,12 @@ class Window:
         return max(day, floor_day(self.start)).date().isoformat()
 
     @property
+    def reach(self) -> dt.datetime:
+        """The latest instant the answer can hold: toDate read as inclusive, 14 h east of UTC."""
+        to_date = dt.datetime.fromisoformat(self.to_date).replace(tzinfo=UTC)
+        return to_date + DAY + MAX_EAST
+
+    @property
     def stop_at(self) -> dt.datetime:
         """A record at or past this instant is in the next window's answer under any reading."""
         return self.end if self.last else self.end + MAX_WEST

@@ -544,6 +544,38 @@ def test_the_jumps_towards_the_start_stop_after_six():
     assert [r for r in out if r.instant >= at(500)] == [r for r in rows if r.instant >= at(500)]
 
 
+@pytest.mark.parametrize("present", [None, 1000])
+def test_a_window_reaching_past_the_present_guesses_its_jump_from_the_present(present):
+    """The last window runs to the end of the range, days past the present: guessed from its
+    end, the start looks close and the pager pages through everything before it."""
+    window = Window(T0, at(10_000), last=True)
+    server = FakeServer(make_rows(list(range(1000))))  # the records end at the present
+    pager = WindowPager(
+        window,
+        ServerTraits(page_size=10),
+        seek_to=at(500),
+        present=lambda: None if present is None else at(present),
+    )
+    out = [row for batch in read_window(pager, server.fetch) for row in batch]
+    assert [r for r in out if r.instant >= at(500)] == server.rows[500:]
+    if present is None:
+        assert server.requests > 80  # nearly every page before the start too
+    else:
+        assert server.requests <= 500 // 9 + 8  # the pages from the start, and a few jumps
+
+
+def test_the_day_before_jumps_towards_its_end_in_an_answer_reaching_past_it():
+    """The day before the first window, read for the records between the start (its end) and
+    the first window's head; toDate read as inclusive makes its answer run on to the present."""
+    server = FakeServer(make_rows(list(range(1500))))
+    pager = WindowPager(
+        W1000, ServerTraits(page_size=10), seek_to=at(1000), present=lambda: at(1500)
+    )
+    out = [row for batch in read_window(pager, server.fetch) for row in batch]
+    assert [r for r in out if r.instant >= at(1000)] == server.rows[1000:]
+    assert server.requests <= 500 // 9 + 12
+
+
 def test_a_page_without_a_count_makes_no_jump():
     """The count came with the first answer only: the pager jumps once, then pages on."""
     server = FakeServer(make_rows(list(range(1000))))

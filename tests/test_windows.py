@@ -226,3 +226,8 @@ def test_a_window_should_hold_its_days_at_the_density_seen_and_nothing_is_guesse
     assert planner.records_in(window) is None
     planner.observe(Window(day(1), day(3)), 150)
     assert planner.records_in(window) == 225.0
+
+
+def test_an_answer_reaches_at_most_a_day_past_its_to_date_fourteen_hours_east_of_utc():
+    assert Window(day(3), day(5)).reach == day(6, 14)  # toDate 01-05, read as inclusive
+    assert Window(day(3), day(5), inclusive=True).reach == day(5, 14)  # toDate 01-04
