@@ -102,7 +102,9 @@ class Stats:
 class _QuietHandler(WSGIRequestHandler):
     """No access log; a dropped connection (ours or the client's) just closes quietly.
 
-    HTTP/1.1 keeps connections alive between pages, as LivePerson's servers do.
+    HTTP/1.1, but werkzeug closes the connection after every answer (`Connection: close`:
+    its server cannot keep one alive), where LivePerson's servers keep it for the next page:
+    each request to the sandbox opens a connection of its own.
     """
 
     protocol_version = "HTTP/1.1"
