@@ -210,6 +210,35 @@ class HostOrigin:
     hint: str
 
 
+class _Session(requests.Session):
+    """A session that reads the environment's proxies and CA bundle once per host and run.
+
+    requests looks them up again for every request (every environment variable is scanned for
+    proxies, the CA bundle's path is checked on disk): some 7% of the tap's CPU in a backfill.
+    The environment does not change during a run.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[Any, ...], Any] = {}
+        self._environment_lock = threading.Lock()
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        """The session's own merge, remembered per origin and arguments."""
+        parts = urlsplit(str(url))
+        key = (parts.scheme, parts.netloc, tuple(sorted((proxies or {}).items())), stream,
+               verify, cert)  # fmt: skip
+        with self._environment_lock:
+            merged = self._environment.get(key)
+        if merged is None:
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            with self._environment_lock:
+                self._environment[key] = merged
+        return {**merged, "proxies": dict(merged["proxies"])}  # callers may change it
+
+
 class Transport:
     """A requests session with the tap's retry policy and the run-wide throttle.
 
@@ -218,7 +247,7 @@ class Transport:
     """
 
     def __init__(self, *, timeout: float, policy: RetryPolicy, pool_size: int = 10) -> None:
-        self.session = requests.Session()
+        self.session = _Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
