@@ -211,18 +211,17 @@ def in_order(
                     return
                 if first:
                     first = False
-                    with held:
-                        if reading < most:
-                            launch()
+                    launch()  # one more window, while fewer than `most` are being read
         except BaseException as exc:  # handed to the consumer to raise
             lane.head.fail(exc)
             put(lane, exc)
 
     def launch(*, ended: bool = False) -> None:
+        """Open the next window, unless `most` are being read (`ended`: one of them is done)."""
         nonlocal reading
         with held:  # windows are cut one at a time, in order, by whichever thread opens one
             reading -= ended
-            if stop.is_set():
+            if stop.is_set() or reading >= most:
                 return
             window = next(pending, None)
             if window is None:
