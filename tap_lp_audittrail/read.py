@@ -27,7 +27,7 @@ import functools
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -159,8 +159,7 @@ class TrailRead:
             return window.stop_at if following is None else min(window.stop_at, following)
 
         traits = self.client.traits
-        seek_to = self.start if window.start == self.start else None
-        pager = WindowPager(window, traits, stop_at, seek_to, lambda: self.client.server_start)
+        pager = self._pager(window, stop_at, self.start if window.start == self.start else None)
 
         def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
             nonlocal records
@@ -190,6 +189,14 @@ class TrailRead:
         planner.observe(window, records)
         yield WindowDone(pager.pages, records)
 
+    def _pager(
+        self, window: Window, stop_at: Callable[[], dt.datetime], seek_to: dt.datetime | None
+    ) -> WindowPager:
+        """A pager for `window`, its jumps towards `seek_to` guessed up to the server's present."""
+        return WindowPager(
+            window, self.client.traits, stop_at, seek_to, lambda: self.client.server_start
+        )
+
     def _before_start(self, lane: Lane) -> Iterator[list[Row]]:
         """The day before the first window, when that window shows nothing before the start.
 
@@ -204,9 +211,7 @@ class TrailRead:
             return
         window = lane.window.before()
         cut = window.stop_at if head is None else min(window.stop_at, head)
-        pager = WindowPager(
-            window, self.client.traits, lambda: cut, self.start, lambda: self.client.server_start
-        )
+        pager = self._pager(window, lambda: cut, self.start)
 
         def fetch(offset: int, first: int) -> tuple[list[Row], int | None, int]:
             return self.client.fetch_page(WHAT, window, offset, first, self.component_types)

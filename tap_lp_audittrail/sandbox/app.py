@@ -144,7 +144,7 @@ class AuditApp:
             answer_at = time.monotonic() + sb.latency + sb.rng_uniform(0.0, sb.jitter)
         if fault is not None and fault.kind in ("reset",):
             if answer_at is not None:
-                sb.stop_event.wait(answer_at - time.monotonic())
+                sb.stop_event.wait(max(0.0, answer_at - time.monotonic()))
             sb.stats.record(endpoint, 0, fault.kind, args, arrived)
             sock = environ.get("werkzeug.socket")
             if sock is not None:
