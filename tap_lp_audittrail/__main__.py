@@ -1,5 +1,5 @@
 """`python -m tap_lp_audittrail`."""
 
-from tap_lp_audittrail.tap import main
+from tap_lp_audittrail.entry import tap
 
-main()
+tap()

@@ -23,6 +23,7 @@ The messages are plain JSON: the adapter needs no Airbyte package at run time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import logging
@@ -47,6 +48,14 @@ from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMe
 from tap_lp_audittrail.auth import SECRET_SETTINGS
 from tap_lp_audittrail.cli import run_and_exit
 from tap_lp_audittrail.errors import REDACT, AuthError, RedactingFilter
+from tap_lp_audittrail.output import write_out
+from tap_lp_audittrail.stopping import (
+    STOP,
+    Interrupted,
+    StdoutClosed,
+    end_by_sigpipe,
+    is_broken_pipe,
+)
 from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
 
 SYNC_MODES = ("full_refresh", "incremental")
@@ -125,6 +134,8 @@ class Stdout:
         #: Set by the ERROR trace that ends the command: nothing is logged after it (a window
         #: thread still finishing a request may log, and the error must be the last word).
         self._ended = False
+        #: The reader has gone (a closed pipe): nothing is written any more.
+        self.closed = False
 
     def write(
         self, message: Mapping[str, Any], *, chunked: bool = False, last: bool = False
@@ -134,7 +145,7 @@ class Stdout:
         After a message written as the `last`, LOG messages are dropped.
         """
         with self._lock:
-            if self._ended and message.get("type") == "LOG":
+            if (self._ended or self.closed) and message.get("type") == "LOG":
                 return
             self._ended = self._ended or last
             self._encoder.encode_into(message, self._pending, -1)
@@ -150,15 +161,17 @@ class Stdout:
     def _flush(self) -> None:
         if not self._pending:
             return
-        out = self._stream or sys.stdout
-        buffer = getattr(out, "buffer", None)
-        if buffer is not None:
-            out.flush()
-            buffer.write(self._pending)
-            buffer.flush()
-        else:  # a text stream with no bytes underneath (StringIO)
-            out.write(self._pending.decode())
-            out.flush()
+        if self.closed:
+            self._pending.clear()
+            raise StdoutClosed
+        try:
+            write_out(self._stream or sys.stdout, self._pending)
+        except OSError as exc:
+            if not is_broken_pipe(exc):
+                raise
+            self.closed = True
+            self._pending.clear()
+            raise StdoutClosed from None
         self._pending.clear()
 
     # ------------------------------------------------------------------ messages
@@ -597,7 +610,14 @@ def _describe(exc: BaseException) -> str:
 
 def report_error(exc: BaseException, out: Stdout) -> None:
     """The TRACE message of an error that ends a command."""
-    if isinstance(exc, ConfigValidationError):
+    if isinstance(exc, Interrupted):
+        out.error(
+            f"The read was {exc}: the last STATE covers every record sent; the next sync "
+            "goes on from there.",
+            "transient_error",
+            "Interrupted",
+        )
+    elif isinstance(exc, ConfigValidationError):
         out.error(_config_message(exc), "config_error", str(exc))
     elif isinstance(exc, AuthError):
         out.error(str(exc), "config_error", "AuthError")
@@ -659,20 +679,36 @@ def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int
             catalog = read_json_file(args.catalog, "catalog")
             state = read_json_file(args.state, "state") if args.state else None
             read(config, catalog, state, out)
+    except StdoutClosed:
+        return PIPE_CLOSED
     except Exception as exc:
-        report_error(exc, out)
-        return 1
+        # A stop asked for explains whatever it broke on its way.
+        error = Interrupted(STOP.signum) if STOP.signum is not None else exc
+        report_error(error, out)
+        return error.exit_code if isinstance(error, Interrupted) else 1
     finally:
-        out.flush()
+        with contextlib.suppress(StdoutClosed):
+            out.flush()
         logging.captureWarnings(False)
         root.handlers = saved[1]
         root.setLevel(saved[0])
-    return 0
+    return 128 + STOP.signum if STOP.signum is not None else 0
+
+
+#: run()'s status when stdout's reader has gone: main() then ends by SIGPIPE, quietly.
+PIPE_CLOSED = 141
 
 
 def main() -> NoReturn:
     """Console script `source-lp-audittrail`."""
-    run_and_exit(lambda: sys.exit(run()))
+
+    def command() -> None:
+        code = run()
+        if code == PIPE_CLOSED:
+            end_by_sigpipe()
+        sys.exit(code)
+
+    run_and_exit(command)
 
 
 if __name__ == "__main__":

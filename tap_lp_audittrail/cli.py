@@ -31,6 +31,13 @@ from singer_sdk.plugin_base import SingerCommand
 
 from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
 from tap_lp_audittrail.paging import PagingError
+from tap_lp_audittrail.stopping import (
+    STOP,
+    Interrupted,
+    StdoutClosed,
+    end_by_sigpipe,
+    is_broken_pipe,
+)
 from tap_lp_audittrail.transport import connect_failure, host_of
 
 EXPECTED: tuple[type[BaseException], ...] = (
@@ -114,7 +121,7 @@ class _DropSdkSyncError(logging.Filter):
         if logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
             return True
         # The SDK logs it inside its `except` block: the exception being handled is the cause.
-        return not isinstance(sys.exc_info()[1], EXPECTED)
+        return not isinstance(sys.exc_info()[1], (*EXPECTED, Interrupted, StdoutClosed))
 
 
 class TapCommand(SingerCommand):
@@ -126,9 +133,20 @@ class TapCommand(SingerCommand):
         for handler in logging.getLogger().handlers:
             handler.addFilter(drop)
         try:
-            return super().main(*args, **kwargs)
-        except EXPECTED as exc:
-            self.fail_with(exc)
+            result = super().main(*args, **kwargs)
+        except Interrupted as exc:
+            self.stop_with(exc)
+        except StdoutClosed:
+            self.quiet_end()
+        except Exception as exc:
+            if STOP.is_set():  # what the stop broke on its way
+                self.stop_with(Interrupted(STOP.signum or 0))
+            if isinstance(exc, EXPECTED):
+                self.fail_with(exc)
+            raise
+        if STOP.is_set():  # the signal came when there was nothing left to stop
+            self.stop_with(Interrupted(STOP.signum or 0))
+        return result
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """The SDK reads `--config` files while parsing: a missing one is an expected failure."""
@@ -144,6 +162,22 @@ class TapCommand(SingerCommand):
         warnings.filterwarnings("once", category=DeprecationWarning)
         sys.excepthook = self.excepthook
         return click.Command.invoke(self, ctx)
+
+    def stop_with(self, exc: Interrupted) -> NoReturn:
+        """End a run that a signal stopped: exit 128 + the signal's number, quietly."""
+        self._end_logging()
+        sys.exit(exc.exit_code)
+
+    def quiet_end(self) -> NoReturn:
+        """The reader of stdout has gone: end as a shell's commands do there (SIGPIPE, 141)."""
+        self._end_logging()
+        end_by_sigpipe()
+
+    @staticmethod
+    def _end_logging() -> None:
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        logging.disable(logging.CRITICAL)  # window threads winding down say nothing more
 
     def fail_with(self, exc: BaseException) -> NoReturn:
         """Log the one line (with the traceback at DEBUG) and end the process."""
@@ -163,15 +197,20 @@ def run_and_exit(command: Callable[[], object]) -> NoReturn:
     imports, on every run, for nothing a finished process needs. What does matter at exit
     happens first, as it would at a normal exit: other non-daemon threads are joined, the
     atexit functions run (logging's flush and close among them), stdout and stderr are flushed.
-    A flush that fails (a closed pipe) ends with 120, as Python's own exit does. An uncaught
-    exception leaves the normal way, with its traceback, and so does every exit while a
-    profiler or a tracer (a debugger, coverage) is on, so that it can write what it recorded.
+    A reader of stdout that has gone (a closed pipe) ends the process by SIGPIPE, as a
+    shell's own commands end there (141); another failed flush ends with 120, as Python's
+    own exit does. An uncaught exception leaves the normal way, with its traceback, and so
+    does every exit while a profiler or a tracer (a debugger, coverage) is on, so that it
+    can write what it recorded.
     """
+    STOP.install()
     try:
         command()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:  # SIGINT before the handlers were installed
+        code = 130
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)  # type: ignore[arg-type]
     if code is not None and not isinstance(code, int):
@@ -185,6 +224,8 @@ def run_and_exit(command: Callable[[], object]) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            if stream is sys.stdout and is_broken_pipe(exc):
+                end_by_sigpipe()
             status = status or 120
     os._exit(status)

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from tap_lp_audittrail.stopping import STOP
 from tap_lp_audittrail.windows import Window
 
 #: Pages one window may hold ready ahead of the consumer.
@@ -21,6 +22,8 @@ PAGES_PER_SLOT = 32
 LANES_PER_SLOT = 2
 
 _END = object()
+#: Seconds between looks at the stop flag while a wait goes on.
+STOP_POLL = 0.1
 
 #: A request's rank for a slot: (its window is the leading one, pages that window has left).
 Rank = Callable[[], tuple[bool, float]]
@@ -125,9 +128,10 @@ class Head:
 
     def wait(self) -> dt.datetime | None:
         """The first instant (None: empty window), waiting for it; raises the window's error."""
-        while not self._known.wait(0.1):
+        while not self._known.wait(STOP_POLL):
             if self._stop.is_set():
                 raise CancelledError
+            STOP.check()
         if self._error is not None:
             raise self._error
         return self._instant
@@ -149,6 +153,15 @@ class Lane:
         self.leading = False
         #: Records the window has still to read, as far as is known (see Slots).
         self.records_left = math.inf
+
+
+def _next_page(lane: Lane) -> Any:
+    """The lane's next item, waiting for it; a stop asked for meanwhile raises Interrupted."""
+    while True:
+        try:
+            return lane.pages.get(timeout=STOP_POLL)
+        except queue.Empty:
+            STOP.check()
 
 
 def in_order(
@@ -241,7 +254,7 @@ def in_order(
             launch()
         while lanes:
             lane = lanes[0]
-            item = lane.pages.get()
+            item = _next_page(lane)
             taken(lane)
             if item is _END:
                 with held:

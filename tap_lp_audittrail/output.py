@@ -14,12 +14,41 @@ written twice.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
 import sys
+from typing import IO
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, SchemaMessage
 
+from tap_lp_audittrail.stopping import StdoutClosed, is_broken_pipe
+
 CHUNK_BYTES = 256 * 1024
+
+
+def write_out(out: IO[str], data: bytes | bytearray) -> None:
+    """Write `data` to the text stream `out`, whole, whatever signal comes meanwhile.
+
+    A file's own descriptor is written with os.write until every byte is out: the buffered
+    writer's `write` drops bytes when a signal interrupts a large write to a pipe (seen:
+    lines cut after a few bytes, and whole lines lost, under a handler that only sets a flag).
+    """
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):  # StringIO and the like (tests)
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+        else:
+            out.write(bytes(data).decode())
+        out.flush()
+        return
+    out.flush()  # whatever went through the text layer first
+    with memoryview(data) as whole:
+        done = 0
+        while done < len(whole):
+            done += os.write(fd, whole[done:])
 
 
 class SingerOutput(MsgSpecWriter):
@@ -29,7 +58,8 @@ class SingerOutput(MsgSpecWriter):
         super().__init__()
         self._pending = bytearray()
         self._schemas: dict[str, bytes] = {}
-        atexit.register(self.flush)  # a run that fails still hands over what it read
+        self.closed = False  # the reader has gone: nothing is written any more
+        atexit.register(self._flush_at_exit)  # a run that fails still hands over what it read
 
     def write_message(self, message: Message) -> None:
         """Queue one message line; write the queue out unless it is a RECORD."""
@@ -48,15 +78,23 @@ class SingerOutput(MsgSpecWriter):
         if len(self._pending) >= CHUNK_BYTES:
             self.flush()
 
+    def _flush_at_exit(self) -> None:
+        with contextlib.suppress(StdoutClosed):
+            self.flush()
+
     def flush(self) -> None:
-        """Write every queued line to stdout."""
+        """Write every queued line to stdout; StdoutClosed if its reader has gone."""
         if not self._pending:
             return
-        out = sys.stdout
-        buffer = getattr(out, "buffer", None)
-        if buffer is not None:
-            buffer.write(self._pending)
-        else:  # a text stream with no bytes underneath (tests capture into StringIO)
-            out.write(self._pending.decode())
-        out.flush()
+        if self.closed:
+            self._pending.clear()
+            raise StdoutClosed
+        try:
+            write_out(sys.stdout, self._pending)
+        except OSError as exc:
+            if not is_broken_pipe(exc):
+                raise
+            self.closed = True
+            self._pending.clear()
+            raise StdoutClosed from None
         self._pending.clear()

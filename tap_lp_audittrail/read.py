@@ -22,6 +22,7 @@ trail is read once and sorted on the tap's side.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -40,6 +41,7 @@ from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
 from tap_lp_audittrail.records import UTC, IdAssigner, Row, format_utc, parse_utc
+from tap_lp_audittrail.stopping import STOP, Interrupted, StdoutClosed, signal_name
 from tap_lp_audittrail.windows import DAY, MAX_WEST, Window, WindowPlanner, floor_day
 
 if TYPE_CHECKING:
@@ -319,6 +321,8 @@ class FanOut:
         self._routes_of: dict[object, tuple[Target, ...]] = {}
         self._unknown_types: set[object] = set()
         self._since_state = 0
+        #: changeDate of the last change handed on to the streams (None: none yet).
+        self.last_emitted: dt.datetime | None = None
 
     def run(self, read: TrailRead) -> None:
         """Emit every change of `read`, writing STATE after its windows and at its end."""
@@ -327,13 +331,30 @@ class FanOut:
             logger.info("%s: reading from %s", name, target.start.isoformat())
         ids = IdAssigner()
         position: dt.datetime | None = None
-        for item in read:
-            if isinstance(item, Checkpoint):
-                if item.position is not None:
-                    position = item.position
-                    self._checkpoint(position, read.client.server_start, complete_to=None)
-                continue
-            self._emit(item, ids)
+        items = iter(read)
+        try:
+            STOP.check()
+            for item in items:
+                if isinstance(item, Checkpoint):
+                    if item.position is not None:
+                        position = item.position
+                        self._checkpoint(position, read.client.server_start, complete_to=None)
+                    continue
+                self._emit(item, ids)
+                self.last_emitted = item[-1].instant
+                STOP.check()
+        except BaseException as exc:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # the window threads stop at once
+            if STOP.is_set() and not isinstance(exc, Interrupted | StdoutClosed):
+                # What the stop broke on its way (a window thread's request given up).
+                stop = Interrupted(STOP.signum or 0)
+                self._stopped(read.client.server_start, stop)
+                raise stop from exc
+            self._stopped(read.client.server_start, exc)
+            raise
+        STOP.check()
         server_start = read.client.server_start
         complete_to = None if server_start is None else min(server_start, read.end)
         reached = position if complete_to is None else max(position or complete_to, complete_to)
@@ -353,6 +374,38 @@ class FanOut:
                 target.skipped,
             )
             sdk_shim.mark_state_unflushed(target.stream)
+
+    def _stopped(self, server_start: dt.datetime | None, exc: BaseException) -> None:
+        """The read stops early: a last STATE that covers every record written so far.
+
+        Changes are handed on in changeDate order, so every change before the last one emitted
+        has been handed on; at that instant, the group may be partial. Moving the bookmarks
+        there keeps `reread_from` at or before it and every id emitted at it in `seen`: a run
+        from this STATE reads that group again, skips what was emitted, and goes on.
+        """
+        if isinstance(exc, StdoutClosed) or (
+            isinstance(self.writer, SingerOutput) and self.writer.closed
+        ):
+            return  # nobody reads any more
+        last = self.last_emitted
+        if last is not None:
+            for target in self.targets.values():
+                if last < target.start:
+                    continue
+                target.bookmark.checkpoint(last, server_start, self.lookback)
+                target.bookmark.to_state(target.stream.get_context_state(None))
+        with contextlib.suppress(StdoutClosed):
+            self.tap.state_writer.write_state(self.tap.state)
+            flush = getattr(self.tap.message_writer, "flush", None)
+            if flush is not None:
+                flush()
+        if isinstance(exc, Interrupted):
+            logger.info(
+                "Stopped by %s: the last STATE covers every record written (%s); a run "
+                "from it goes on from there",
+                signal_name(exc.signum),
+                ", ".join(f"{name}: {t.emitted}" for name, t in self.targets.items()),
+            )
 
     def _routes(self, object_type: object) -> tuple[Target, ...]:
         """The selected streams a change of `object_type` goes to (looked up once per type)."""
@@ -374,27 +427,40 @@ class FanOut:
         lines: list[bytes] = []
         fast = self.writer is not None
         routes_of = self._routes
-        for row in rows:
-            record = row.record
-            record_id = record["id"] = ids.assign(record)
-            encoded: bytes | None = None
-            for target in routes_of(record["objectType"]):
-                if row.instant < target.start:
-                    continue
-                if not target.bookmark.first_emission(record_id, row.instant):
-                    target.skipped += 1
-                    continue
-                target.emitted += 1
-                self._since_state += 1
-                if fast and target.prefix is not None:
-                    if encoded is None:
-                        encoded = _encode(record)
-                    lines.append(target.prefix + encoded + suffix)
-                    continue
-                if lines:
+        row = rows[0]
+        try:
+            for row in rows:
+                record = row.record
+                record_id = record["id"] = ids.assign(record)
+                encoded: bytes | None = None
+                for target in routes_of(record["objectType"]):
+                    if row.instant < target.start:
+                        continue
+                    if not target.bookmark.first_emission(record_id, row.instant):
+                        target.skipped += 1
+                        continue
+                    if fast and target.prefix is not None:
+                        if encoded is None:
+                            encoded = _encode(record)
+                        lines.append(target.prefix + encoded + suffix)
+                    else:
+                        if lines:
+                            self._flush(lines)
+                        try:
+                            for message in sdk_shim.record_messages(target.stream, dict(record)):
+                                self.tap.write_message(message)
+                        except BaseException:
+                            del target.bookmark.seen[record_id]  # not written: not emitted
+                            raise
+                    target.emitted += 1
+                    self._since_state += 1
+        except BaseException:
+            # What was marked emitted is written before the last STATE says so.
+            self.last_emitted = row.instant
+            if lines:
+                with contextlib.suppress(StdoutClosed):
                     self._flush(lines)
-                for message in sdk_shim.record_messages(target.stream, dict(record)):
-                    self.tap.write_message(message)
+            raise
         if lines:
             self._flush(lines)
 

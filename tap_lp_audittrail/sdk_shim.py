@@ -15,21 +15,31 @@ from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_lp_audittrail.stopping import STOP
+
 if TYPE_CHECKING:
     from singer_sdk import Stream
     from singer_sdk.singerlib import RecordMessage
 
 
 class ConfigCheckedTap(Tap):
-    """A tap whose own config checks run after the SDK's validation, before any request.
+    """A tap whose own config checks run before any request, and its own signal handling.
 
-    The SDK's only hook for that is its private `_validate_config`; the tap implements the
-    public `check_config` instead.
+    The SDK's only hook for the checks is its private `_validate_config`; the tap implements
+    the public `check_config` instead. Signals: stopping.py.
     """
 
     def check_config(self, config: dict[str, Any], sdk_errors: list[str]) -> list[str]:
         """Problems of `config` (defaults applied), given the SDK's own messages."""
         return sdk_errors
+
+    def _setup_signal_handlers(self) -> None:
+        """The tap's own SIGINT/SIGTERM handling (stopping.py) instead of the SDK's.
+
+        The SDK's handler writes a STATE from inside the handler, possibly in the middle of a
+        RECORD line, and exits 0.
+        """
+        STOP.install()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         sdk_errors = super()._validate_config(raise_errors=False)

@@ -33,6 +33,7 @@ from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import connection_test, run_read
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sdk_shim import ConfigCheckedTap
+from tap_lp_audittrail.stopping import STOP
 from tap_lp_audittrail.streams import (
     ALL_CHANGES_STREAM,
     ELEMENTS,
@@ -312,6 +313,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
         if self.__dict__.get("_read_done"):
             return
         self.__dict__["_read_done"] = True
+        STOP.check()  # a signal during start-up: no request at all
         selected = [stream for stream in self.streams.values() if stream.selected]
         try:
             if dry_run:

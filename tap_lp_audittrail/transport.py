@@ -33,6 +33,10 @@ import urllib3
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError, UnreachableError
+from tap_lp_audittrail.stopping import STOP
+
+#: Seconds between looks at the stop flag during a pause.
+STOP_POLL = 0.1
 
 T = TypeVar("T")
 _decode = msgspec.json.Decoder().decode
@@ -111,11 +115,11 @@ class Throttle:
         while True:
             with self._lock:
                 delay = self._until - time.monotonic()
-            if self._stopped.is_set():
+            if self._stopped.is_set() or STOP.is_set():
                 raise RunStoppedError
             if delay <= 0:
                 return
-            self._stopped.wait(delay)
+            self._stopped.wait(min(delay, STOP_POLL))
 
 
 #: The tap's own generator: jitter must not draw from (and disturb) the global `random` state
@@ -324,6 +328,8 @@ class Transport:
         def give_up(exc: Exception) -> bool:
             if self.closed.is_set() or (cancelled is not None and cancelled.is_set()):
                 return True
+            if STOP.is_set():
+                return True  # the run is stopping: no more tries
             # Retry-After is never undercut: if it does not fit the budget, stop instead.
             retry_after = getattr(exc, "retry_after", None)
             remaining = budget - (time.monotonic() - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -115,7 +116,7 @@ def test_the_fast_exit_keeps_the_status_the_output_and_the_atexit_functions(end,
     assert proc.stderr.splitlines() == [*([said] if said else []), "atexit ran"]
 
 
-def test_the_fast_exit_fails_when_its_output_cannot_be_written():
+def test_the_fast_exit_ends_by_sigpipe_when_nobody_reads_its_output():
     read_end, write_end = os.pipe()
     os.close(read_end)  # nobody reads: the exit's flush fails
     try:
@@ -128,7 +129,9 @@ def test_the_fast_exit_fails_when_its_output_cannot_be_written():
         )
     finally:
         os.close(write_end)
-    assert proc.returncode == 120, proc.stderr
+    # As a shell's own commands end there (`yes | head`): status 141 in a shell, no message.
+    assert proc.returncode == -signal.SIGPIPE, proc.stderr
+    assert proc.stderr == b"atexit ran\n"
 
 
 def test_under_a_profiler_the_exit_is_pythons_own_so_the_profile_is_written(tmp_path):
