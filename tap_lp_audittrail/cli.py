@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import atexit
 import http.client
+import json
 import logging
 import os
 import sys
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -124,6 +126,36 @@ class _DropSdkSyncError(logging.Filter):
         return not isinstance(sys.exc_info()[1], (*EXPECTED, Interrupted, StdoutClosed))
 
 
+def _config_paths(args: list[str]) -> list[str]:
+    """The files given to --config (not ENV), as click will read them."""
+    paths = []
+    for index, arg in enumerate(args):
+        if arg == "--config" and index + 1 < len(args):
+            paths.append(args[index + 1])
+        elif arg.startswith("--config="):
+            paths.append(arg.split("=", 1)[1])
+    return [path for path in paths if path != "ENV"]
+
+
+def _check_config_file(path: str) -> None:
+    """A settings file that is not a JSON object stops the run with one line naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return  # said by parse_args, as before
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = f"--config {path}: cannot be read ({exc.__class__.__name__}: {exc})"
+        raise ConfigValidationError("A settings file is not usable", errors=[problem]) from None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        problem = f"--config {path}: not valid JSON ({exc}); fix the file"
+        raise ConfigValidationError("A settings file is not usable", errors=[problem]) from None
+    if not isinstance(value, dict):
+        problem = f"--config {path}: expected a JSON object of settings, got {type(value).__name__}"
+        raise ConfigValidationError("A settings file is not usable", errors=[problem])
+
+
 class TapCommand(SingerCommand):
     """The SDK's command, with the tap's expected failures each ending in one line."""
 
@@ -150,6 +182,8 @@ class TapCommand(SingerCommand):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """The SDK reads `--config` files while parsing: a missing one is an expected failure."""
+        for path in _config_paths(args):
+            _check_config_file(path)
         try:
             return super().parse_args(ctx, args)
         except FileNotFoundError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import difflib
 import io
 import json
 import logging
@@ -249,6 +250,8 @@ class TapLPAuditTrail(ConfigCheckedTap):
         quote a value, so the tap's take their place.
         """
         REDACT.add(*(config.get(key) for key in SECRET_SETTINGS))
+        for warning in config_warnings(config):
+            self.logger.warning("%s", warning)
         errors = config_errors(config, self.config_jsonschema)
         if sdk_errors and not errors:
             errors = ["config: does not match the settings schema (see --about)"]
@@ -350,6 +353,32 @@ def settings_schema() -> dict[str, Any]:
     return schema
 
 
+def config_warnings(config: Mapping[str, Any]) -> list[str]:
+    """What is likely a mistake but does not stop the run: unknown settings, a future start."""
+    known = list(settings_schema()["properties"])
+    warnings = []
+    for key in config:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else "see --about for the settings"
+        warnings.append(f"{key}: not a setting of this tap, ignored; {hint}")
+    start = config.get("start_date")
+    if isinstance(start, str):
+        try:
+            when = parse_utc(start)
+        except ValueError:
+            return warnings  # an error, said by config_errors
+        now = dt.datetime.now(tz=dt.timezone.utc)
+        if when > now:
+            warnings.append(
+                f"start_date: {start} is in the future (this machine's clock says "
+                f"{now.isoformat(timespec='seconds')}); a run without state reads nothing "
+                "before it"
+            )
+    return warnings
+
+
 def config_errors(config: Mapping[str, Any], schema: dict[str, Any] | None = None) -> list[str]:
     """Every problem of the config, each naming its setting and how to fix it.
 
@@ -441,13 +470,14 @@ def _json_object_file(name: str, file: IO[str] | None) -> IO[str] | None:
     if file is None:
         return None
     text = file.read()
+    where = f"--{name} {file.name}" if isinstance(getattr(file, "name", None), str) else name
     try:
         value = json.loads(text)
     except ValueError as exc:
-        problem = f"{name}: the file is not valid JSON ({exc}); fix it or start without {name}"
+        problem = f"{where}: not valid JSON ({exc}); fix the file or start without {name}"
         raise ConfigValidationError(f"{name} is not usable", errors=[problem]) from None
     if not isinstance(value, dict):
-        problem = f"{name}: expected a JSON object, got {type(value).__name__}"
+        problem = f"{where}: expected a JSON object, got {type(value).__name__}"
         raise ConfigValidationError(f"{name} is not usable", errors=[problem])
     return io.StringIO(text)
 

@@ -127,6 +127,44 @@ def test_a_missing_settings_file_is_named_in_one_line(tmp_path):
     assert_one_last_line(proc, ("nope.json", "--config"))
 
 
+#: file name -> (its text, words of the last line)
+BAD_FILES = {
+    "not-json.json": ("{account_id: 1", ("not-json.json", "not valid JSON")),
+    "a-list.json": ("[1, 2]", ("a-list.json", "expected a JSON object", "list")),
+    "a-string.json": ('"settings"', ("a-string.json", "expected a JSON object", "str")),
+}
+
+
+@pytest.mark.parametrize("option", ["--config", "--catalog", "--state"])
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_a_file_that_is_not_a_json_object_is_named_in_one_line(tmp_path, option, name):
+    text, words = BAD_FILES[name]
+    (tmp_path / name).write_text(text)
+    good = tmp_path / "config.json"
+    good.write_text('{"account_id": "1", "bearer_token": "t0ken-value"}')
+    config = [] if option == "--config" else ["--config", str(good)]
+    command = [sys.executable, "-m", "tap_lp_audittrail", *config, option, str(tmp_path / name)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert_one_last_line(proc, (*words, option))
+
+
+def test_an_unknown_setting_and_a_future_start_are_warned_of(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(
+        '{"account_id": "1", "bearer_token": "t0ken-value", "page_sise": 100, '
+        '"start_date": "2099-01-01T00:00:00Z"}'
+    )
+    command = [sys.executable, "-m", "tap_lp_audittrail", "--config", str(config), "--discover"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "| WARNING" in line]
+    assert len(warnings) == 2, proc.stderr
+    assert "page_sise" in warnings[0]
+    assert "did you mean `page_size`?" in warnings[0]
+    assert "start_date" in warnings[1]
+    assert "in the future" in warnings[1]
+
+
 @pytest.mark.parametrize("case", ["401", "config"])
 def test_the_connection_test_ends_in_one_line_too(sandbox_kwargs_permission, tmp_path, case):
     proc = run(sandbox_kwargs_permission, tmp_path, case, "--test")
