@@ -31,7 +31,7 @@ from tap_lp_audittrail.auth import (
     service_url,
 )
 from tap_lp_audittrail.concurrency import Slots
-from tap_lp_audittrail.elements import ObjectTypeIndex
+from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
 from tap_lp_audittrail.paging import ServerTraits
 from tap_lp_audittrail.query import AuditQuery
@@ -101,6 +101,8 @@ class AuditClient:
             ),
             pool_size=max(10, int(config["max_concurrency"]) + 2),
         )
+        self.transport.account_id = str(config["account_id"])
+        self.transport.stream_tag = ALL_CHANGES_STREAM
         if config.get("domain"):
             self.transport.name_host(
                 str(config["domain"]),

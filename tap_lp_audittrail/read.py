@@ -293,6 +293,8 @@ class Target:
     prefix: bytes | None
     emitted: int = 0
     skipped: int = 0
+    #: Of `emitted`, those handed to the stream's record_count metric already.
+    counted: int = 0
 
 
 _encode = msgspec.json.Encoder().encode
@@ -323,12 +325,18 @@ class FanOut:
         self._since_state = 0
         #: changeDate of the last change handed on to the streams (None: none yet).
         self.last_emitted: dt.datetime | None = None
+        #: The stream whose sync runs the read: the SDK ends its metrics (the others' too,
+        #: when the read completes and their turn comes).
+        self.first_synced: Stream | None = None
 
     def run(self, read: TrailRead) -> None:
         """Emit every change of `read`, writing STATE after its windows and at its end."""
         for name, target in self.targets.items():
             sdk_shim.write_schema(target.stream)
             logger.info("%s: reading from %s", name, target.start.isoformat())
+            timer = getattr(target.stream, "read_timer", None)
+            if timer is not None:
+                timer.start()
         ids = IdAssigner()
         position: dt.datetime | None = None
         items = iter(read)
@@ -342,8 +350,10 @@ class FanOut:
                     continue
                 self._emit(item, ids)
                 self.last_emitted = item[-1].instant
+                self._count()
                 STOP.check()
         except BaseException as exc:
+            self._count(final=True)  # the streams not synced yet say theirs now
             close = getattr(items, "close", None)
             if close is not None:
                 close()  # the window threads stop at once
@@ -374,6 +384,19 @@ class FanOut:
                 target.skipped,
             )
             sdk_shim.mark_state_unflushed(target.stream)
+
+    def _count(self, *, final: bool = False) -> None:
+        """Hand the records emitted since the last call to each stream's `record_count`."""
+        for target in self.targets.values():
+            counter = getattr(target.stream, "emitted_counter", None)
+            if counter is None:
+                continue
+            new = target.emitted - target.counted
+            if new:
+                target.counted = target.emitted
+                counter.increment(new)
+            if final and target.stream is not self.first_synced:
+                counter.exit()
 
     def _stopped(self, server_start: dt.datetime | None, exc: BaseException) -> None:
         """The read stops early: a last STATE that covers every record written so far.
@@ -535,6 +558,7 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
         concurrency=int(config["max_concurrency"]),
     )
     fan_out = FanOut(tap, targets, client.index, lookback)
+    fan_out.first_synced = streams[0]  # the SDK syncs the selected streams in this order
     # Window threads mostly wait on the network, and each answer needs the GIL a few times
     # before the next request can go: with Python's default 5 ms switch interval they queue
     # behind the thread writing records, and a 100 ms request holds its slot for 135 ms.
@@ -567,6 +591,9 @@ def connection_test(tap: Tap, client: AuditClient, streams: Sequence[Stream]) ->
             sdk_shim.write_schema(stream)
             for message in sdk_shim.record_messages(stream, dict(record)):
                 tap.write_message(message)
+            counter = getattr(stream, "emitted_counter", None)
+            if counter is not None:
+                counter.increment()
             written.append(stream.name)
     logger.info(
         "Connection test passed: %s reached with %s; one page read (%d changes, X-Total-Count "

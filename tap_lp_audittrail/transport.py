@@ -30,6 +30,7 @@ import backoff
 import msgspec
 import requests
 import urllib3
+from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError, UnreachableError
@@ -265,6 +266,11 @@ class Transport:
         self._answered: set[str] = set()
         self._origins: dict[str, HostOrigin] = {}
         self._hosts_lock = threading.Lock()
+        #: Written as `{accountId}` in the endpoints of the request metrics.
+        self.account_id = ""
+        #: The `stream` tag of the request metrics: one read serves every stream.
+        self.stream_tag = ""
+        self._metrics = metrics.get_metrics_logger()
 
     def name_host(self, url_or_host: str, setting: str, hint: str = "") -> None:
         """Say which setting `url_or_host` comes from, for the message if it cannot be reached.
@@ -287,12 +293,36 @@ class Transport:
             return host_of(url_or_host) in self._answered
 
     def _heard_from(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """Session hook: every answer, whatever its status, proves its host is reachable."""
+        """Session hook: every answer, whatever its status, proves its host is reachable.
+
+        Each answer is also the SDK's `http_request_duration` metric, tagged with its
+        endpoint (the account id as `{accountId}`) and status, as the SDK's REST streams tag it.
+        """
+        self._measure(response)
         hosts = {host_of(response.url or "")}
         if response.request is not None and response.request.url:
             hosts.add(host_of(response.request.url))
         with self._hosts_lock:
             self._answered |= hosts - {""}
+
+    def _measure(self, response: requests.Response) -> None:
+        path = urlsplit(response.request.url or "").path if response.request else ""
+        if self.account_id:
+            path = path.replace(f"/{self.account_id}/", "/{accountId}/")
+            if path.endswith(f"/{self.account_id}"):
+                path = path[: -len(self.account_id)] + "{accountId}"
+        status = response.status_code
+        tags: dict[str, Any] = {
+            metrics.Tag.ENDPOINT: path,
+            metrics.Tag.HTTP_STATUS_CODE: status,
+            metrics.Tag.STATUS: metrics.Status.SUCCEEDED if status < 400 else metrics.Status.FAILED,
+        }
+        if self.stream_tag:
+            tags[metrics.Tag.STREAM] = self.stream_tag
+        point = metrics.Point(
+            "timer", metrics.Metric.HTTP_REQUEST_DURATION, response.elapsed.total_seconds(), tags
+        )
+        metrics.log(self._metrics, point)
 
     def unreachable(self, exc: BaseException) -> UnreachableError | None:
         """The error to stop with when `exc` is a first contact that retrying cannot mend."""
