@@ -108,6 +108,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "max_concurrency",
             "request_timeout",
             "max_retry_seconds",
+            "connection_retry_seconds",
             "retry_initial_wait",
         ),
     ),

@@ -98,6 +98,7 @@ class AuditClient:
             policy=RetryPolicy(
                 max_retry_seconds=float(config["max_retry_seconds"]),
                 initial_wait=float(config["retry_initial_wait"]),
+                connection_retry_seconds=float(config["connection_retry_seconds"]),
             ),
             pool_size=max(10, int(config["max_concurrency"]) + 2),
         )

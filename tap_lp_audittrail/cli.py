@@ -40,7 +40,7 @@ from tap_lp_audittrail.stopping import (
     end_by_sigpipe,
     is_broken_pipe,
 )
-from tap_lp_audittrail.transport import connect_failure, host_of
+from tap_lp_audittrail.transport import connect_failure, host_of, is_network_failure
 
 EXPECTED: tuple[type[BaseException], ...] = (
     ConfigValidationError,
@@ -86,11 +86,14 @@ def failure_line(exc: BaseException) -> str:
         request = exc.request
         url = str(getattr(request, "url", "") or "")
         where = host_of(url) if url else "the server"
+        retried = _RETRIED
         if isinstance(exc, requests.exceptions.Timeout):
             why = f"no answer within `request_timeout` ({type(exc).__name__})"
         else:
             why = connect_failure(exc) or _broken_connection(exc)
-        line = f"The connection to {where} kept failing ({why}) {_RETRIED}"
+            if is_network_failure(exc):
+                retried = _RETRIED.replace("max_retry_seconds", "connection_retry_seconds")
+        line = f"The connection to {where} kept failing ({why}) {retried}"
     else:
         line = str(exc) or type(exc).__name__
     return " ".join(REDACT(line).split())

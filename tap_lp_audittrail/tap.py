@@ -193,6 +193,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Longest time one request is retried (429, 5xx, network) before the run stops",
     ),
     _ranged(
+        "connection_retry_seconds",
+        th.IntegerType,
+        default=120,
+        low=0,
+        high=86_400,
+        description="Longest time refused, reset or unresolvable connections are retried once "
+        "the host has answered (at most max_retry_seconds): a host that stopped answering "
+        "stops the run soon, with its last STATE",
+    ),
+    _ranged(
         "retry_initial_wait",
         th.NumberType,
         default=5,

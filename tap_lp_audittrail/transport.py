@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import http.client
 import json
 import logging
+import math
 import random
 import ssl
 import threading
@@ -46,6 +48,8 @@ logger = logging.getLogger("tap-lp-audittrail")
 #: LivePerson's 5xx schedule, as multiples of the first wait (5 s by default).
 BACKOFF_STEPS = (1, 2, 3, 24, 48, 96)
 TOO_MANY_REQUESTS_FLOOR = 1.0
+#: Seconds between WARNING lines about a host that does not answer.
+NETWORK_WARNING_EVERY = 60.0
 
 RETRIABLE = (
     RetriableAPIError,
@@ -128,18 +132,61 @@ class Throttle:
 _JITTER = random.Random()
 
 
+def is_network_failure(exc: BaseException) -> bool:
+    """Whether `exc` is a connection refused, reset or unresolvable: no answer at all.
+
+    A host that stopped answering so rarely comes back within minutes: these are retried for
+    `connection_retry_seconds`, not for the longer budget of 429 and 5xx answers.
+    """
+    if isinstance(exc, ConnectionResetError):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError) or isinstance(
+        exc, requests.exceptions.Timeout
+    ):
+        return False
+    return connect_failure(exc) is not None or _was_reset(exc)
+
+
+def _was_reset(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionResetError | http.client.RemoteDisconnected):
+            return True
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return False
+
+
 @dataclass
 class RetryPolicy:
     """How long to wait between tries, and for how long to try at all."""
 
     max_retry_seconds: float = 900.0
     initial_wait: float = 5.0
+    #: How long refused, reset or unresolvable connections are retried (at most
+    #: max_retry_seconds).
+    connection_retry_seconds: float = 120.0
 
-    def waits(self) -> Generator[float, Any, None]:
-        """A backoff wait generator that reads Retry-After from the exception it is sent."""
+    def waits(self, started: float | None = None) -> Generator[float, Any, None]:
+        """A backoff wait generator that reads Retry-After from the exception it is sent.
+
+        After a network failure no wait goes past `connection_retry_seconds` from `started`
+        (time.monotonic() of the first try): the last try comes at that bound.
+        """
         step = 0
         exception = yield 0.0  # backoff primes the generator with None
+        network_budget = min(self.max_retry_seconds, self.connection_retry_seconds)
         while True:
+            if started is not None and exception is not None and is_network_failure(exception):
+                left = network_budget - (time.monotonic() - started)
+                base = self.initial_wait * BACKOFF_STEPS[min(step, len(BACKOFF_STEPS) - 1)]
+                step += 1
+                exception = yield max(0.0, min(base * _JITTER.uniform(0.8, 1.2), left))
+                continue
             base = self.initial_wait * BACKOFF_STEPS[min(step, len(BACKOFF_STEPS) - 1)]
             wait = base * _JITTER.uniform(0.8, 1.2)  # jitter, so threads do not retry in step
             if isinstance(exception, ThrottledError):
@@ -266,6 +313,7 @@ class Transport:
         self._answered: set[str] = set()
         self._origins: dict[str, HostOrigin] = {}
         self._hosts_lock = threading.Lock()
+        self._network_warned = -math.inf
         #: Written as `{accountId}` in the endpoints of the request metrics.
         self.account_id = ""
         #: The `stream` tag of the request metrics: one read serves every stream.
@@ -354,12 +402,15 @@ class Transport:
         """
         started = time.monotonic()
         budget = self.policy.max_retry_seconds
+        network_budget = min(budget, self.policy.connection_retry_seconds)
 
         def give_up(exc: Exception) -> bool:
             if self.closed.is_set() or (cancelled is not None and cancelled.is_set()):
                 return True
             if STOP.is_set():
                 return True  # the run is stopping: no more tries
+            if is_network_failure(exc) and time.monotonic() - started >= network_budget:
+                return True
             # Retry-After is never undercut: if it does not fit the budget, stop instead.
             retry_after = getattr(exc, "retry_after", None)
             remaining = budget - (time.monotonic() - started)
@@ -371,7 +422,7 @@ class Transport:
             if isinstance(exc, ThrottledError) and exc.status == 429:
                 self.throttle.pause(details["wait"])
             logger.log(
-                logging.DEBUG if self.closed.is_set() else logging.WARNING,
+                self._retry_level(exc),
                 "%s failed (%s); retry %d in %.1f s",
                 what,
                 REDACT(describe(exc)),
@@ -383,7 +434,7 @@ class Transport:
             # The run's last line says why it stopped; once it has stopped, what other
             # threads give up on is a consequence, said only at DEBUG.
             logger.log(
-                logging.DEBUG if self.closed.is_set() else logging.WARNING,
+                self._retry_level(details.get("exception")),
                 "%s failed after %d tries in %.0f s: %s",
                 what,
                 details["tries"],
@@ -395,6 +446,7 @@ class Transport:
             self.policy.waits,
             RETRIABLE,
             max_time=budget,
+            started=started,
             jitter=None,
             giveup=give_up,
             on_backoff=on_backoff,
@@ -402,6 +454,22 @@ class Transport:
             raise_on_giveup=True,
             logger=None,
         )(func)
+
+    def _retry_level(self, exc: BaseException | None) -> int:
+        """The level of a retry's line: WARNING, but DEBUG once the run is over.
+
+        For a host that does not answer, one WARNING a minute: the run's last line says why
+        it stopped.
+        """
+        if self.closed.is_set():
+            return logging.DEBUG
+        if exc is not None and is_network_failure(exc):
+            now = time.monotonic()
+            with self._hosts_lock:
+                if now - self._network_warned < NETWORK_WARNING_EVERY:
+                    return logging.DEBUG
+                self._network_warned = now
+        return logging.WARNING
 
     def call(
         self,

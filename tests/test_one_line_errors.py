@@ -50,7 +50,7 @@ CASES: dict[str, tuple[dict, dict, str, dict | None, tuple[str, ...]]] = {
         {},
         "audit_trail",
         None,
-        ("kept failing", "reset the connection", "max_retry_seconds"),
+        ("kept failing", "reset the connection", "connection_retry_seconds"),
     ),
     "5xx, after retries": (
         {"faults": [FaultRule("500", at=range(1, 10_000))]},

@@ -120,6 +120,7 @@ def test_every_range_is_in_the_schema_and_shown_everywhere(about, extractor):
         "max_concurrency",
         "request_timeout",
         "max_retry_seconds",
+        "connection_retry_seconds",
         "retry_initial_wait",
         "lookback_minutes",
     }

@@ -6,6 +6,8 @@ the whole retry time of a request is bounded by max_retry_seconds, nothing is re
 from __future__ import annotations
 
 import itertools
+import json
+import threading
 import time
 from collections import Counter
 
@@ -259,3 +261,53 @@ def test_static_bearer_token_401_names_the_setting(sandbox_factory, tmp_path):
     assert all(n == 1 for n in Counter(_key(e) for e in _audit_log(sb)).values())
     assert not any(sb.stats.requests[e] for e in ("login", "sentinel"))
     note("401", auth="bearer", audit_requests=sb.stats.requests["audit"])
+
+
+@pytest.mark.parametrize("how", ["reset", "refused"])
+def test_a_host_that_stops_answering_stops_the_run_soon_with_its_state(
+    sandbox_factory, tmp_path, how
+):
+    """Refused or reset connections, once the host has answered, are retried for
+    `connection_retry_seconds` (not the 5xx budget), one WARNING a minute; the run then
+    stops with its one line and a STATE from which nothing is lost."""
+    faults = [FaultRule("reset", at=range(12, 100_000))] if how == "reset" else []
+    sb = sandbox_factory(data=DataSpec(seed=33, records=2_000, end=END), faults=faults, seed=4)
+    settings = tap_config(
+        sb,
+        page_size=50,
+        max_concurrency=2,
+        max_retry_seconds=900,
+        connection_retry_seconds=3,
+        retry_initial_wait=0.3,
+    )
+    catalog = catalog_for(settings)
+    if how == "refused":
+        # The host has answered; then nothing listens on its port any more.
+        def stop_after_answers() -> None:
+            while sb.stats.requests["audit"] < 12:
+                time.sleep(0.005)
+            sb.stop()
+
+        threading.Thread(target=stop_after_answers, daemon=True).start()
+    started = time.monotonic()
+    proc = run_process(tmp_path / "cut", settings, catalog=catalog, timeout=60)
+    seconds = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert seconds < 3 + 2 * 5 + 5, f"took {seconds:.1f} s"
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "| ERROR" in last
+    assert "connection_retry_seconds" in last
+    warnings = [line for line in proc.stderr.splitlines() if "| WARNING" in line]
+    assert len(warnings) <= 1, warnings
+    run = proc.parsed()
+    assert proc.lines
+    assert json.loads(proc.lines[-1])["type"] == "STATE"
+    if how == "refused":
+        sb.start()  # the same port
+    sb.set_faults([])
+    again = run_process(tmp_path / "again", settings, catalog=catalog, state=run.final_state)
+    assert again.returncode == 0, again.stderr[-2000:]
+    first, second = run.stream(AUDIT), again.parsed().stream(AUDIT)
+    assert not {r["id"] for r in first} & {r["id"] for r in second}
+    assert_same_records([*first, *second], sb.ground_truth(), what="cut, then resumed")
+    note("host stops answering", how=how, seconds=round(seconds, 1), warnings=len(warnings))
