@@ -531,6 +531,7 @@ def check(config: dict[str, Any], out: Stdout) -> None:
     handlers = logging.getLogger().handlers
     for handler in handlers:
         handler.addFilter(quiet)
+        handler.addFilter(_quiet_check)
     try:
         tap.run_connection_test()
     except AuthError as exc:
@@ -543,12 +544,21 @@ def check(config: dict[str, Any], out: Stdout) -> None:
     finally:
         for handler in handlers:
             handler.removeFilter(quiet)
+            handler.removeFilter(_quiet_check)
     names = _credential_names(tap)
     out.connection_status(
         True,
         f"LivePerson accepted {names or 'the credentials'} for account {config['account_id']} "
         "and the Audit Trail answered.",
     )
+
+
+def _quiet_check(record: logging.LogRecord) -> bool:
+    """`check` says what it checked, not the SDK's per-stream sync lines and METRICs."""
+    if record.levelno >= logging.WARNING:
+        return True
+    name = record.name
+    return not (name.startswith(("singer_sdk.metrics", f"{TapLPAuditTrail.name}.")))
 
 
 class _RecordLimitIsNoError(logging.Filter):

@@ -274,6 +274,10 @@ def test_check_succeeds_naming_the_credentials(sandbox, tmp_path):
     assert "username, password" in out.connection_status.message
     assert not out.of("RECORD")  # the connection test's page stays inside
     assert not [m for m in out.of("LOG") if m.log.level.value in ("ERROR", "FATAL")]
+    # A handful of lines: what was checked, not the SDK's per-stream sync lines and METRICs.
+    logs = [m.log.message for m in out.of("LOG")]
+    assert len(logs) <= 5, logs
+    assert not [line for line in logs if "METRIC" in line or "Beginning sync" in line]
 
 
 @pytest.mark.parametrize(
