@@ -212,3 +212,19 @@ def test_the_airbyte_entry_point_ends_with_state_and_a_trace(slow_sandbox, tmp_p
         before, after = first.get(name, {}), second.get(name, {})
         assert not before.keys() & after.keys(), f"{name}: emitted again"
         assert_same_records([*before.values(), *after.values()], truth(name), what=name)
+
+
+def test_a_closed_stdout_ends_the_run_quietly_with_the_shells_status(slow_sandbox, tmp_path):
+    config = tap_config(slow_sandbox, page_size=50)
+    command = " ".join(tap_command(tmp_path, config, None, None))
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command} | head -5 > {tmp_path / 'head.txt'}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 141, proc.stderr[-3000:]  # 128 + SIGPIPE, as `yes | head`
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "| ERROR" not in proc.stderr, proc.stderr[-3000:]
+    assert len((tmp_path / "head.txt").read_text().splitlines()) == 5
