@@ -76,6 +76,10 @@ def infer_auth_method(config: Mapping[str, Any]) -> str | None:
     return best[0] if len(best) == 1 else None
 
 
+#: LivePerson's own Domain API (the `domain_api_url` default).
+LIVEPERSON_DOMAIN_API = "https://api.liveperson.net"
+
+
 class DomainResolver:
     """Finds a service's host through LivePerson's Domain API (CSDS), once per run."""
 
@@ -89,9 +93,13 @@ class DomainResolver:
         transport.name_host(
             self.base,
             "domain_api_url",
-            f"Check `domain_api_url` (now {self.base}; LivePerson's is "
-            "https://api.liveperson.net) and that this machine can reach it (network, "
-            "firewall, proxy).",
+            f"Check `domain_api_url` (now {self.base}"
+            + (
+                ""
+                if self.base.rstrip("/") == LIVEPERSON_DOMAIN_API
+                else f"; LivePerson's is {LIVEPERSON_DOMAIN_API}"
+            )
+            + ") and that this machine can reach it (network, firewall, proxy).",
         )
 
     def host(self, service: str) -> str:

@@ -120,13 +120,16 @@ def _sandbox_class() -> type[Sandbox]:
 ENV_PREFIX = "TAP_LP_AUDITTRAIL_"
 
 
+def env_quote(value: str) -> str:
+    """`value` in single quotes, as Meltano writes `.env` (python-dotenv reads it back)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def write_env(path: Path, config: dict[str, Any]) -> None:
     """Put `config` into the .env file at `path` as TAP_LP_AUDITTRAIL_<SETTING> lines.
 
     Lines of other variables are kept; earlier TAP_LP_AUDITTRAIL_* lines are replaced.
     """
-    import shlex
-
     kept = []
     if path.exists():
         kept = [
@@ -134,7 +137,7 @@ def write_env(path: Path, config: dict[str, Any]) -> None:
             for line in path.read_text().splitlines()
             if not line.lstrip().removeprefix("export ").startswith(ENV_PREFIX)
         ]
-    ours = [f"{ENV_PREFIX}{key.upper()}={shlex.quote(str(value))}" for key, value in config.items()]
+    ours = [f"{ENV_PREFIX}{key.upper()}={env_quote(str(value))}" for key, value in config.items()]
     path.write_text("\n".join([*kept, *ours]) + "\n")
     path.chmod(0o600)  # it holds credentials
 
