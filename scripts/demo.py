@@ -21,8 +21,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tap_lp_audittrail.sandbox import ELEMENTS, DataSpec, Sandbox
-from tap_lp_audittrail.sandbox.cli import tap_config
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's options (its --help needs nothing installed)."""
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=5000,
+        help="size of the demo account's history (first run only)",
+    )
+    parser.add_argument(
+        "--new", type=int, default=25, help="changes made to the account since the previous run"
+    )
+    parser.add_argument("--reset", action="store_true", help="start the demo afresh")
+    return parser
+
+
+if __name__ == "__main__" and {"-h", "--help"} & set(sys.argv[1:]):
+    build_parser().print_help()
+    sys.exit(0)
+
+from tap_lp_audittrail.sandbox import ELEMENTS, DataSpec, Sandbox  # noqa: E402 - after --help
+from tap_lp_audittrail.sandbox.cli import tap_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / ".demo"
@@ -219,17 +240,7 @@ def report(run_started: str, truth: int) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
-    parser.add_argument(
-        "--records",
-        type=int,
-        default=5000,
-        help="size of the demo account's history (first run only)",
-    )
-    parser.add_argument(
-        "--new", type=int, default=25, help="changes made to the account since the previous run"
-    )
-    parser.add_argument("--reset", action="store_true", help="start the demo afresh")
+    parser = build_parser()
     args = parser.parse_args()
     DEMO.mkdir(exist_ok=True)
     if args.reset:
