@@ -30,7 +30,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -40,7 +40,7 @@ from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order, lanes_
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
-from tap_lp_audittrail.records import UTC, IdAssigner, Row, format_utc, parse_utc
+from tap_lp_audittrail.records import UTC, IdAssigner, Row, parse_utc
 from tap_lp_audittrail.stopping import STOP, Interrupted, StdoutClosed, signal_name
 from tap_lp_audittrail.windows import DAY, MAX_WEST, Window, WindowPlanner, floor_day
 
@@ -282,6 +282,29 @@ class TrailRead:
         )
 
 
+@runtime_checkable
+class LineWriter(Protocol):
+    """A writer the read hands RECORD lines it encoded itself: the fast path.
+
+    A line is `record_prefix(stream)`, the record's JSON, then `record_suffix()`.
+    """
+
+    def record_prefix(self, stream: str) -> bytes:
+        """The start of a RECORD line of `stream`, up to the record's JSON."""
+
+    def record_suffix(self) -> bytes:
+        """The end of the RECORD lines written now (a time stamp), newline included."""
+
+    def write_records(self, lines: bytes) -> None:
+        """Queue whole RECORD lines."""
+
+    def first_record(self, stream: str) -> None:
+        """The first record of `stream` is about to be written."""
+
+    def records_written(self, stream: str, count: int) -> None:
+        """`count` more records of `stream` were written, since the last call."""
+
+
 @dataclass
 class Target:
     """One selected stream as the read sees it: its bookmark, and how its records are written."""
@@ -317,7 +340,7 @@ class FanOut:
         self.index = index
         self.lookback = lookback
         writer = tap.message_writer
-        self.writer = writer if type(writer) is SingerOutput else None
+        self.writer = writer if isinstance(writer, LineWriter) else None
         self.all_changes = targets.get(ALL_CHANGES_STREAM)
         self.unknown: dict[str, int] = {}
         self._routes_of: dict[object, tuple[Target, ...]] = {}
@@ -395,6 +418,9 @@ class FanOut:
             if new:
                 target.counted = target.emitted
                 counter.increment(new)
+                if self.writer is not None and target.prefix is not None:
+                    # Lines the writer got encoded (through the SDK, it counts them itself).
+                    self.writer.records_written(target.stream.name, new)
             if final and target.stream is not self.first_synced:
                 counter.exit()
 
@@ -445,10 +471,10 @@ class FanOut:
         return routes
 
     def _emit(self, rows: list[Row], ids: IdAssigner) -> None:
-        extracted = format_utc(dt.datetime.now(tz=UTC)).encode()
-        suffix = b',"time_extracted":"' + extracted + b'"}\n'
+        writer = self.writer
+        fast = writer is not None
+        suffix = writer.record_suffix() if writer is not None else b""
         lines: list[bytes] = []
-        fast = self.writer is not None
         routes_of = self._routes
         row = rows[0]
         try:
@@ -465,6 +491,10 @@ class FanOut:
                     if fast and target.prefix is not None:
                         if encoded is None:
                             encoded = _encode(record)
+                        if not target.emitted and writer is not None:
+                            if lines:
+                                self._flush(lines)
+                            writer.first_record(target.stream.name)
                         lines.append(target.prefix + encoded + suffix)
                     else:
                         if lines:
@@ -531,9 +561,10 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
                 stream.name,
                 bookmark.reread_from,
             )
+        writer = tap.message_writer
         prefix = (
-            b'{"type":"RECORD","stream":' + _encode(stream.name) + b',"record":'
-            if sdk_shim.writes_records_as_they_are(stream)
+            writer.record_prefix(stream.name)
+            if isinstance(writer, LineWriter) and sdk_shim.writes_records_as_they_are(stream)
             else None
         )
         targets[stream.name] = Target(stream, bookmark, bookmark.start(floor), prefix)
