@@ -79,7 +79,7 @@ def _lines(out: bytes) -> list[dict]:
 def slow_sandbox():
     from tap_lp_audittrail.sandbox import Sandbox
 
-    sb = Sandbox(data=DataSpec(seed=43, records=6_000, end=END), latency=0.02, seed=43)
+    sb = Sandbox(data=DataSpec(seed=43, records=3_000, end=END), latency=0.02, seed=43)
     sb.start()
     yield sb
     sb.stop()
@@ -106,7 +106,7 @@ def test_a_signal_ends_the_run_with_whole_lines_a_covering_state_and_128_plus_it
     if after:
         assert first, "the signal came after records were written"
         assert messages[-1]["type"] == "STATE", "the last message is the STATE covering them"
-        assert sum(len(v) for v in first.values()) < 5 * 6_000, "it stopped before the end"
+        assert sum(len(v) for v in first.values()) < 2 * 3_000, "it stopped before the end"
     state = states[-1] if states else None
     resumed = subprocess.run(
         tap_command(tmp_path / "resumed", config, state, None),
