@@ -37,6 +37,7 @@ START = END - dt.timedelta(days=400)
 HOUR = dt.timedelta(hours=1)
 ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "tap_lp_audittrail"]
+SOURCE = [sys.executable, "-c", "from tap_lp_audittrail.entry import airbyte; airbyte()"]
 CAP = 100
 EXTRA: dict = {}
 #: Runs of each latency-bound case; the median is reported.
@@ -286,6 +287,58 @@ def latency_bound(records: int, folder: Path, rows: list[tuple[str, str]]) -> No
         bench.close()
 
 
+def airbyte_vs_singer(records: int, folder: Path, rows: list[tuple[str, str]]) -> None:
+    """The same read of every stream through `source-lp-audittrail read` and through the tap,
+    stdout to /dev/null, runs alternated; the fastest of REPEATS each."""
+    bench = Bench(records, folder)
+    try:
+        singer_catalog = bench.catalog(EVERY)
+        config = bench.config()
+        airbyte_catalog = folder / "airbyte-catalog.json"
+        discovered = json.loads(
+            subprocess.run(
+                [*SOURCE, "discover", "--config", str(config)],
+                capture_output=True,
+                check=True,
+                cwd=ROOT,
+            ).stdout.splitlines()[-1]
+        )["catalog"]
+        airbyte_catalog.write_text(
+            json.dumps(
+                {
+                    "streams": [
+                        {
+                            "stream": stream,
+                            "sync_mode": "incremental",
+                            "destination_sync_mode": "append_dedup",
+                            "cursor_field": ["changeDate"],
+                            "primary_key": [["id"]],
+                        }
+                        for stream in discovered["streams"]
+                    ]
+                }
+            )
+        )
+        singer_command = [*TAP, "--config", str(config), "--catalog", str(singer_catalog)]
+        airbyte_command = [
+            *SOURCE, "read", "--config", str(config), "--catalog", str(airbyte_catalog)
+        ]  # fmt: skip
+        singer, airbyte = [], []
+        for _ in range(REPEATS):
+            singer.append(run_child(singer_command)[0])
+            airbyte.append(run_child(airbyte_command)[0])
+        rows += [
+            (
+                f"Airbyte vs Singer ({records:,} changes, every stream, no latency): fastest of "
+                f"{REPEATS}, runs alternated",
+                f"source-lp-audittrail read {min(airbyte):.2f} s, tap-lp-audittrail "
+                f"{min(singer):.2f} s: **{min(airbyte) / min(singer):.2f}x**",
+            )
+        ]
+    finally:
+        bench.close()
+
+
 def memory(volumes: list[int], folder: Path, rows: list[tuple[str, str]]) -> None:
     peaks = []
     for volume in volumes:
@@ -390,16 +443,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="CPU-bound volume")
     parser.add_argument("--latency-records", type=int, default=20_000)
+    parser.add_argument("--airbyte-records", type=int, default=100_000)
     parser.add_argument("--memory", default="100000,1000000")
     parser.add_argument("--quick", action="store_true", help="smaller volumes, for a smoke test")
     args = parser.parse_args()
     if args.quick:
         args.records, args.latency_records, args.memory = 20_000, 5_000, "20000,60000"
+        args.airbyte_records = 10_000
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         cpu_bound(args.records, folder, rows)
         latency_bound(args.latency_records, folder, rows)
+        airbyte_vs_singer(args.airbyte_records, folder, rows)
         memory([int(v) for v in args.memory.split(",")], folder, rows)
         selections(args.latency_records, folder, rows)
         incremental(folder, rows)
