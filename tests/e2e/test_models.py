@@ -22,11 +22,14 @@ from tap_lp_audittrail.sandbox import DataSpec
 
 from .._reliability import now_sandbox
 from .audit_models import MODELS, assert_models_match
+from .conftest import REPO
 from .landed import changes_from_now, utc_text
 from .test_postgres import SCHEMA, use_postgres
 from .test_pyairbyte import offline_env, pyairbyte_python, pyairbyte_read
 
 MODELS_SCHEMA = "lp_audittrail"
+#: The SQL of docs/models.md's auditor questions.
+DOC_QUERIES = re.findall(r"```sql\n(.*?)```", (REPO / "docs" / "models.md").read_text(), re.S)
 DUMP = Path(__file__).with_name("duckdb_tables.py")
 
 
@@ -89,6 +92,12 @@ def test_models_over_target_postgres_append_only(sandbox_factory, make_project, 
     assert second["stg_lp_audittrail__changes"] - first["stg_lp_audittrail__changes"] == len(new)
     assert loaded == second["stg_lp_audittrail__changes"], "the incremental run loaded repeats"
     assert utc_text(newest) >= since.isoformat(timespec="microseconds")
+
+    # The auditor questions of docs/models.md run as written, and find something.
+    assert len(DOC_QUERIES) >= 5
+    with postgres.connect(database) as conn:
+        for sql in DOC_QUERIES:
+            assert conn.execute(sql).fetchall() or "CURRENT_DATE" in sql, sql
 
 
 def duckdb_models(python: str, path: Path, home: Path) -> dict[str, list[dict[str, Any]]]:
