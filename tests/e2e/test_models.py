@@ -4,7 +4,9 @@ ground truth implies (tests/e2e/audit_models.py computes it in Python):
 - `meltano run tap-lp-audittrail target-postgres dbt-postgres:build` into a real PostgreSQL,
   append-only: a first run, then an incremental one after new changes;
 - PyAirbyte reading source-lp-audittrail into its DuckDB cache (lower-cased columns), then
-  `meltano run dbt-duckdb:build` over that file, twice, with new changes between the reads.
+  `meltano run dbt-duckdb:build` over that file, twice, with new changes between the reads,
+  then once more after a full refresh appended every change a second time (the staging model
+  keeps each once).
 
 dbt's own tests run in each `build`: a failing one fails the run.
 """
@@ -31,6 +33,11 @@ MODELS_SCHEMA = "lp_audittrail"
 #: The SQL of docs/models.md's auditor questions.
 DOC_QUERIES = re.findall(r"```sql\n(.*?)```", (REPO / "docs" / "models.md").read_text(), re.S)
 DUMP = Path(__file__).with_name("duckdb_tables.py")
+#: Rows and distinct ids of the DuckDB cache's audit_trail (run by PyAirbyte's Python).
+COUNT = (
+    "import duckdb, json, sys; print(json.dumps(duckdb.connect(sys.argv[1], read_only=True)"
+    ".execute('select count(*), count(distinct id) from main.audit_trail').fetchall()))"
+)
 
 
 def dbt_summary(output: str) -> dict[str, int]:
@@ -139,3 +146,14 @@ def test_models_over_pyairbyte_duckdb_cache(sandbox_factory, make_project, tmp_p
     build()
     second = assert_models_match(duckdb_models(python, db, home), sb)
     assert second["stg_lp_audittrail__changes"] == first["stg_lp_audittrail__changes"] + 30
+
+    # A full refresh appended to the cache: each change is there twice, once in the models.
+    pyairbyte_read(python, {**config}, home, "third", write_strategy="append", full_refresh=True)
+    (raw,) = json.loads(
+        subprocess.run(
+            [python, "-c", COUNT, str(db)], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert raw == [2 * second["stg_lp_audittrail__changes"], second["stg_lp_audittrail__changes"]]
+    build()
+    assert assert_models_match(duckdb_models(python, db, home), sb) == second

@@ -66,12 +66,19 @@ def offline_env(home: Path) -> dict[str, str]:
 
 
 def pyairbyte_read(
-    python: str, config: dict, home: Path, name: str, write_strategy: str = "auto"
+    python: str,
+    config: dict,
+    home: Path,
+    name: str,
+    write_strategy: str = "auto",
+    *,
+    full_refresh: bool = False,
 ) -> dict[str, Any]:
     """One PyAirbyte read into the DuckDB cache under `home`; its result and the cache's rows.
 
     `write_strategy` is PyAirbyte's: "auto" (its default) merges on the primary key, "append"
-    appends what was read, as an append-only loader does.
+    appends what was read, as an append-only loader does. `full_refresh` reads everything
+    again, whatever the state.
     """
     job = home / f"{name}.json"
     job.write_text(
@@ -81,6 +88,7 @@ def pyairbyte_read(
                 "config": config,
                 "db_path": str(home / "cache.duckdb"),
                 "write_strategy": write_strategy,
+                "force_full_refresh": full_refresh,
             }
         )
     )
