@@ -214,11 +214,20 @@ def make_project(
 
 
 def project_from_cache(root: Path, meltano_bin: str, plugin_cache: Path) -> MeltanoProject:
-    """A project at `root` from meltano.yml whose plugins are the cache's installed ones."""
+    """A project at `root` from meltano.yml whose plugins are the cache's installed ones.
+
+    The dbt project (transform/) is copied in, without what dbt wrote beside it, so that the
+    transformers run the repository's models and write nothing into the repository.
+    """
     (root / ".meltano").mkdir(parents=True)
     (root / "meltano.yml").write_text(yaml.safe_dump(project_yaml(), sort_keys=False))
-    for kind in ("extractors", "loaders"):
+    for kind in ("extractors", "loaders", "transformers"):
         (root / ".meltano" / kind).symlink_to(plugin_cache / ".meltano" / kind)
+    shutil.copytree(
+        REPO / "transform",
+        root / "transform",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
+    )
     return MeltanoProject(root, meltano_bin)
 
 

@@ -2,9 +2,10 @@
 
     python pyairbyte_read.py JOB.json
 
-JOB.json: {"executable", "config", "db_path"}. Prints one JSON object: the records this read
-processed, its seconds, and every row of every stream in the cache (columns as PyAirbyte names
-them, without its own `_airbyte_*` columns; date-times as UTC ISO text).
+JOB.json: {"executable", "config", "db_path", and optionally "write_strategy" (PyAirbyte's,
+default "auto") and "force_full_refresh" (default false)}. Prints one JSON object: the records
+this read processed, its seconds, and every row of every stream in the cache (columns as
+PyAirbyte names them, without its own `_airbyte_*` columns; date-times as UTC ISO text).
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def main() -> None:
     )
     cache = DuckDBCache(db_path=job["db_path"])
     started = time.monotonic()
-    result = source.read(cache=cache)
+    result = source.read(
+        cache=cache,
+        write_strategy=job.get("write_strategy", "auto"),
+        force_full_refresh=job.get("force_full_refresh", False),
+    )
     seconds = time.monotonic() - started
     rows = {
         name: [

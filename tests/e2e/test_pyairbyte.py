@@ -65,8 +65,21 @@ def offline_env(home: Path) -> dict[str, str]:
     return env
 
 
-def pyairbyte_read(python: str, config: dict, home: Path, name: str) -> dict[str, Any]:
-    """One PyAirbyte read into the DuckDB cache under `home`; its result and the cache's rows."""
+def pyairbyte_read(
+    python: str,
+    config: dict,
+    home: Path,
+    name: str,
+    write_strategy: str = "auto",
+    *,
+    full_refresh: bool = False,
+) -> dict[str, Any]:
+    """One PyAirbyte read into the DuckDB cache under `home`; its result and the cache's rows.
+
+    `write_strategy` is PyAirbyte's: "auto" (its default) merges on the primary key, "append"
+    appends what was read, as an append-only loader does. `full_refresh` reads everything
+    again, whatever the state.
+    """
     job = home / f"{name}.json"
     job.write_text(
         json.dumps(
@@ -74,6 +87,8 @@ def pyairbyte_read(python: str, config: dict, home: Path, name: str) -> dict[str
                 "executable": str(Path(sys.executable).parent / "source-lp-audittrail"),
                 "config": config,
                 "db_path": str(home / "cache.duckdb"),
+                "write_strategy": write_strategy,
+                "force_full_refresh": full_refresh,
             }
         )
     )
