@@ -88,6 +88,9 @@ def test_the_sandbox_env_file_configures_the_project(added_project):
     """`tap-lp-audittrail-sandbox --write-env .env` in the project: Meltano sees it all."""
     env_file = added_project.root / ".env"
     env_file.write_text("SOME_OTHER_SETTING=kept\n")
+    # The command docs/meltano.md gives, with a small account.
+    (documented,) = block_after("<!-- the sandbox for a project:", "sh").body.strip().splitlines()
+    assert documented == "tap-lp-audittrail-sandbox --write-env .env"
     proc = subprocess.Popen(
         [sys.executable, "-m", "tap_lp_audittrail.sandbox.cli", "--records", "300",
          "--write-env", str(env_file)],
@@ -104,7 +107,7 @@ def test_the_sandbox_env_file_configures_the_project(added_project):
             time.sleep(0.1)
         text = env_file.read_text()
         assert "SOME_OTHER_SETTING=kept" in text
-        assert f"TAP_LP_AUDITTRAIL_DOMAIN_API_URL={url}" in text
+        assert f"TAP_LP_AUDITTRAIL_DOMAIN_API_URL='{url}'" in text  # quoted, as Meltano does
         listed = added_project.run("config", "list", "tap-lp-audittrail").check().output
         for setting in ("ACCOUNT_ID", "DOMAIN_API_URL", "APP_KEY", "ACCESS_TOKEN_SECRET"):
             assert f"from the TAP_LP_AUDITTRAIL_{setting} variable in `.env`" in listed, setting
