@@ -78,7 +78,10 @@ def _arguments(usage: str, group: bool) -> list[Argument]:
     """The positional arguments of a usage line, after the program and its options."""
     if group:
         return []
-    words = re.sub(r"\[-[^\[\]]*\]", " ", usage).split()[1:]
+    # Optional options ([--state STATE]) and required ones with their value (--config CONFIG,
+    # as argparse writes a required option) are not positional arguments.
+    usage = re.sub(r"\[-[^\[\]]*\]", " ", usage)
+    words = re.sub(r"(?<!\S)--?[\w-]+(?: [A-Z][A-Z0-9_]*)?", " ", usage).split()[1:]
     found = []
     for word in words:
         match = re.fullmatch(r"(\[)?([A-Z][A-Z0-9_]*)\]?(\.\.\.)?", word)

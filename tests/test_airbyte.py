@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ from .helpers import (
     assert_same_records,
     tap_config,
 )
+from .markdown import block_after
 
 AUDIT = "audit_trail"
 SOURCE = [sys.executable, "-m", "tap_lp_audittrail.airbyte"]
@@ -595,3 +597,39 @@ def test_the_error_that_ends_a_command_is_its_last_word_whatever_logs_after_it()
     lines = [json.loads(line) for line in text.getvalue().splitlines()]
     assert [line["type"] for line in lines] == ["LOG", "TRACE"]
     assert lines[-1]["trace"]["error"]["message"] == "it failed"
+
+
+def test_the_documented_resume_from_a_state_file_reads_only_the_new_changes(
+    sandbox_factory, tmp_path
+):
+    """docs/airbyte.md's commands as written: a read, its STATEs made into state.json with
+    grep and sed, and a read from that file, which gets exactly the changes made between."""
+    block = block_after("<!-- read from a state:", "sh")
+    *first, resume = [line for line in block.body.splitlines() if line and line[0] != "#"]
+    sb, config = now_sandbox(sandbox_factory, 36, 400, page_size=50)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "catalog.json").write_text(json.dumps(configured_catalog([AUDIT, "users"])))
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+
+    def run(script: str) -> None:
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"{script}\n{proc.stderr[-2000:]}"
+
+    run("\n".join(first))
+    assert json.loads((tmp_path / "state.json").read_text())[0]["type"] == "STATE"
+    now = dt.datetime.now(dt.timezone.utc)
+    sb.append(sb.make_records(25, now, now + dt.timedelta(seconds=2), seed=6))
+    run(resume)
+    outputs = [
+        _parse((tmp_path / name).read_text(), Output(stderr="", exit_code=0))
+        for name in ("first.jsonl", "second.jsonl")
+    ]
+    assert len(outputs[1].records(AUDIT)) == 25
+    for stream in (AUDIT, "users"):
+        union = Union()
+        for out in outputs:
+            union.add(out.records(stream))
+        assert_same_records(union.records, truth_of(sb, stream), what=stream)
