@@ -40,7 +40,7 @@ from tap_lp_audittrail.stopping import (
     end_by_sigpipe,
     is_broken_pipe,
 )
-from tap_lp_audittrail.transport import connect_failure, host_of, is_network_failure
+from tap_lp_audittrail.transport import causes, connect_failure, host_of, is_network_failure
 
 EXPECTED: tuple[type[BaseException], ...] = (
     ConfigValidationError,
@@ -101,18 +101,11 @@ def failure_line(exc: BaseException) -> str:
 
 def _broken_connection(exc: BaseException) -> str:
     """How an established connection broke: reset, closed without an answer, or else."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
+    for item in causes(exc):
         if isinstance(item, ConnectionResetError):
             return "the server reset the connection"
         if isinstance(item, http.client.RemoteDisconnected):
             return "the server closed the connection without an answer"
-        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
     return f"{type(exc).__name__}: the connection failed"
 
 

@@ -23,7 +23,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -147,7 +147,11 @@ def is_network_failure(exc: BaseException) -> bool:
     return connect_failure(exc) is not None or _was_reset(exc)
 
 
-def _was_reset(exc: BaseException) -> bool:
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception it wraps (args, `reason`, cause, context), each once.
+
+    requests and urllib3 bury the OS's error several wrappers deep, in any of these places.
+    """
     seen: set[int] = set()
     todo: list[object] = [exc]
     while todo:
@@ -155,9 +159,15 @@ def _was_reset(exc: BaseException) -> bool:
         if not isinstance(item, BaseException) or id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, ConnectionResetError | http.client.RemoteDisconnected):
-            return True
+        yield item
         todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+
+
+def _was_reset(exc: BaseException) -> bool:
+    return any(
+        isinstance(item, ConnectionResetError | http.client.RemoteDisconnected)
+        for item in causes(exc)
+    )
     return False
 
 
@@ -239,18 +249,11 @@ def connect_failure(exc: BaseException) -> str | None:
 
 def _tls_reason(exc: BaseException) -> str:
     """The TLS library's reason (e.g. certificate verify failed: self-signed certificate)."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if id(item) in seen or not isinstance(item, BaseException):
-            continue
-        seen.add(id(item))
+    for item in causes(exc):
         if isinstance(item, ssl.SSLCertVerificationError):
             return f"certificate verify failed: {item.verify_message}"
         if isinstance(item, ssl.SSLError) and item.reason:
             return str(item.reason).replace("_", " ").lower()
-        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
     return "see the server's certificate and this machine's CA bundle"
 
 
