@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,8 +138,13 @@ def run_killable(
     kill_after_seconds: float | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    kill: Callable[[subprocess.Popen], None] | None = None,
 ) -> P:
-    """Run `command`, filling `result`; SIGKILL it after N stdout lines or N seconds."""
+    """Run `command`, filling `result`; SIGKILL it after N stdout lines or N seconds.
+
+    `kill` kills it another way (`docker kill` of its container: a SIGKILL of the
+    `docker run` client would leave the container running).
+    """
     err_path = tmp_path / "stderr.txt"
     started = time.monotonic()
     with err_path.open("w") as err:
@@ -173,7 +178,10 @@ def run_killable(
             result.alive_at_kill = True
             result.killed = True
             result.killed_at = time.monotonic()
-            os.kill(proc.pid, signal.SIGKILL)
+            if kill is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            else:
+                kill(proc)
         result.returncode = proc.wait()
         reader.join(timeout=10)
         stdout.close()

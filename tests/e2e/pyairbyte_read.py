@@ -2,10 +2,11 @@
 
     python pyairbyte_read.py JOB.json
 
-JOB.json: {"executable", "config", "db_path", and optionally "write_strategy" (PyAirbyte's,
-default "auto") and "force_full_refresh" (default false)}. Prints one JSON object: the records
-this read processed, its seconds, and every row of every stream in the cache (columns as
-PyAirbyte names them, without its own `_airbyte_*` columns; date-times as UTC ISO text).
+JOB.json: {"executable" (a local executable) or "docker_image" (an image PyAirbyte runs with
+`docker run`, on the host's network), "config", "db_path", and optionally "write_strategy"
+(PyAirbyte's, default "auto") and "force_full_refresh" (default false)}. Prints one JSON object:
+the records this read processed, its seconds, and every row of every stream in the cache
+(columns as PyAirbyte names them, without its own `_airbyte_*` columns; date-times as UTC ISO text).
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ def plain(value: Any) -> Any:
 
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
-    source = ab.get_source(
-        "source-lp-audittrail",
-        local_executable=job["executable"],
-        config=job["config"],
-        streams="*",
-    )
+    if "docker_image" in job:
+        how: dict[str, Any] = {"docker_image": job["docker_image"], "use_host_network": True}
+    else:
+        how = {"local_executable": job["executable"]}
+    source = ab.get_source("source-lp-audittrail", config=job["config"], streams="*", **how)
     cache = DuckDBCache(db_path=job["db_path"])
     started = time.monotonic()
     result = source.read(

@@ -73,18 +73,24 @@ def pyairbyte_read(
     write_strategy: str = "auto",
     *,
     full_refresh: bool = False,
+    docker_image: str | None = None,
 ) -> dict[str, Any]:
     """One PyAirbyte read into the DuckDB cache under `home`; its result and the cache's rows.
 
     `write_strategy` is PyAirbyte's: "auto" (its default) merges on the primary key, "append"
     appends what was read, as an append-only loader does. `full_refresh` reads everything
-    again, whatever the state.
+    again, whatever the state. `docker_image` runs the source from that image, not from this
+    virtualenv's executable.
     """
     job = home / f"{name}.json"
     job.write_text(
         json.dumps(
             {
-                "executable": str(Path(sys.executable).parent / "source-lp-audittrail"),
+                **(
+                    {"docker_image": docker_image}
+                    if docker_image
+                    else {"executable": str(Path(sys.executable).parent / "source-lp-audittrail")}
+                ),
                 "config": config,
                 "db_path": str(home / "cache.duckdb"),
                 "write_strategy": write_strategy,
