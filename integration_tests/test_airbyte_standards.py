@@ -8,7 +8,7 @@ clashes with singer-sdk's), against an image built by scripts/airbyte-image:
 The scenarios are acceptance-test-config.yml's, their configs in secrets/ beside it. Run by
 hand against a sandbox, with tests/e2e/host_network/docker as `docker`: 6 passed and 4
 skipped (the registry's backward-compatibility check, and what does not apply to the invalid
-config). The suite does not run it yet (docs/airbyte.md).
+config). tests/e2e/test_airbyte_image.py runs it so, as part of scripts/test (docs/airbyte.md).
 """
 
 from airbyte_cdk.test.standard_tests.docker_base import DockerConnectorTestSuite
