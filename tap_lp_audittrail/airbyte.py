@@ -48,13 +48,12 @@ from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMe
 from tap_lp_audittrail.auth import SECRET_SETTINGS
 from tap_lp_audittrail.cli import run_and_exit
 from tap_lp_audittrail.errors import REDACT, AuthError, RedactingFilter
-from tap_lp_audittrail.output import write_out
+from tap_lp_audittrail.output import Lines
 from tap_lp_audittrail.stopping import (
     STOP,
     Interrupted,
     StdoutClosed,
     end_by_sigpipe,
-    is_broken_pipe,
 )
 from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
 
@@ -128,15 +127,12 @@ class Stdout:
     """
 
     def __init__(self, stream: IO[str] | None = None) -> None:
-        self._stream = stream
-        self._pending = bytearray()
+        self._lines = Lines(stream)
         self._lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
         #: Set by the ERROR trace that ends the command: nothing is logged after it (a window
         #: thread still finishing a request may log, and the error must be the last word).
         self._ended = False
-        #: The reader has gone (a closed pipe): nothing is written any more.
-        self.closed = False
 
     def write(
         self, message: Mapping[str, Any], *, chunked: bool = False, last: bool = False
@@ -146,41 +142,30 @@ class Stdout:
         After a message written as the `last`, LOG messages are dropped.
         """
         with self._lock:
-            if (self._ended or self.closed) and message.get("type") == "LOG":
+            if (self._ended or self._lines.closed) and message.get("type") == "LOG":
                 return
             self._ended = self._ended or last
-            self._encoder.encode_into(message, self._pending, -1)
-            self._pending += b"\n"
-            if not chunked or len(self._pending) >= CHUNK_BYTES:
-                self._flush()
+            self._encoder.encode_into(message, self._lines.pending, -1)
+            self._lines.pending += b"\n"
+            if not chunked or len(self._lines.pending) >= CHUNK_BYTES:
+                self._lines.flush()
 
     def write_lines(self, lines: bytes) -> None:
         """Queue lines encoded already (the read's RECORD lines); out once the queue is big."""
         with self._lock:
-            self._pending += lines
-            if len(self._pending) >= CHUNK_BYTES:
-                self._flush()
+            self._lines.pending += lines
+            if len(self._lines.pending) >= CHUNK_BYTES:
+                self._lines.flush()
 
     def flush(self) -> None:
         """Write every queued line."""
         with self._lock:
-            self._flush()
+            self._lines.flush()
 
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        if self.closed:
-            self._pending.clear()
-            raise StdoutClosed
-        try:
-            write_out(self._stream or sys.stdout, self._pending)
-        except OSError as exc:
-            if not is_broken_pipe(exc):
-                raise
-            self.closed = True
-            self._pending.clear()
-            raise StdoutClosed from None
-        self._pending.clear()
+    @property
+    def closed(self) -> bool:
+        """The reader has gone (a closed pipe): nothing is written any more."""
+        return self._lines.closed
 
     # ------------------------------------------------------------------ messages
     def log(self, level: str, message: str, stack_trace: str | None = None) -> None:

@@ -56,14 +56,43 @@ def write_out(out: IO[str], data: bytes | bytearray) -> None:
             done += os.write(fd, whole[done:])
 
 
+class Lines:
+    """Whole lines queued for stdout, written out together: the Singer and Airbyte writers' one.
+
+    Once the reader has gone (a closed pipe) it is `closed`: every later flush raises
+    StdoutClosed.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.pending = bytearray()
+        self.stream = stream  # None: sys.stdout as it is at each write
+        self.closed = False
+
+    def flush(self) -> None:
+        """Write every queued line; StdoutClosed if the reader has gone."""
+        if not self.pending:
+            return
+        if self.closed:
+            self.pending.clear()
+            raise StdoutClosed
+        try:
+            write_out(self.stream or sys.stdout, self.pending)
+        except OSError as exc:
+            if not is_broken_pipe(exc):
+                raise
+            self.closed = True
+            self.pending.clear()
+            raise StdoutClosed from None
+        self.pending.clear()
+
+
 class SingerOutput(MsgSpecWriter):
     """msgspec-encoded messages; RECORD lines leave in chunks, everything else at once."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._pending = bytearray()
+        self._lines = Lines()
         self._schemas: dict[str, bytes] = {}
-        self.closed = False  # the reader has gone: nothing is written any more
         atexit.register(self._flush_at_exit)  # a run that fails still hands over what it read
 
     def write_message(self, message: Message) -> None:
@@ -73,8 +102,8 @@ class SingerOutput(MsgSpecWriter):
             if self._schemas.get(message.stream) == line:
                 return
             self._schemas[message.stream] = line
-        self._pending += line
-        if not isinstance(message, RecordMessage) or len(self._pending) >= CHUNK_BYTES:
+        self._lines.pending += line
+        if not isinstance(message, RecordMessage) or len(self._lines.pending) >= CHUNK_BYTES:
             self.flush()
 
     def record_prefix(self, stream: str) -> bytes:
@@ -93,27 +122,19 @@ class SingerOutput(MsgSpecWriter):
 
     def write_records(self, lines: bytes) -> None:
         """Queue RECORD lines encoded already (the read's fast path)."""
-        self._pending += lines
-        if len(self._pending) >= CHUNK_BYTES:
+        self._lines.pending += lines
+        if len(self._lines.pending) >= CHUNK_BYTES:
             self.flush()
 
     def _flush_at_exit(self) -> None:
         with contextlib.suppress(StdoutClosed):
             self.flush()
 
+    @property
+    def closed(self) -> bool:
+        """The reader has gone: nothing is written any more."""
+        return self._lines.closed
+
     def flush(self) -> None:
         """Write every queued line to stdout; StdoutClosed if its reader has gone."""
-        if not self._pending:
-            return
-        if self.closed:
-            self._pending.clear()
-            raise StdoutClosed
-        try:
-            write_out(sys.stdout, self._pending)
-        except OSError as exc:
-            if not is_broken_pipe(exc):
-                raise
-            self.closed = True
-            self._pending.clear()
-            raise StdoutClosed from None
-        self._pending.clear()
+        self._lines.flush()
