@@ -119,7 +119,7 @@ class TrailRead:
             self.end,
             self.window_days,
             self.client.traits.records_per_page,
-            now=dt.datetime.now(tz=UTC),
+            now=self.client.host_time,
             lanes=lanes_for(self.concurrency),
         )
         logger.info(
@@ -600,6 +600,7 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
     finally:
         sys.setswitchinterval(previous)
     client.unknown_object_types.update(fan_out.unknown)
+    client.readings.note_bookmarks(target.bookmark for target in targets.values())
 
 
 def connection_test(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
