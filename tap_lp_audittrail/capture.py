@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import decimal
 import json
 import logging
 import re
@@ -193,7 +194,8 @@ class Capture:
     def write_json(self, name: str, value: Any) -> None:
         """A whole JSON file of the capture (settings.json, readings.json)."""
         path = self.folder / name
-        path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=_plain)
+        path.write_text(text + "\n", encoding="utf-8")
 
     def write_settings(
         self,
@@ -227,7 +229,7 @@ class Capture:
         """
         if not state:
             return None
-        text = self.sanitiser.text(json.dumps(state))
+        text = self.sanitiser.text(json.dumps(state, default=_plain))
         value: dict[str, Any] = json.loads(text)
         if self.pseudonymise:
             for entry in (value.get("bookmarks") or {}).values():
@@ -344,6 +346,13 @@ def _headers(headers: Mapping[str, Any], keep: tuple[str, ...]) -> dict[str, str
             text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
             out[name] = REDACT(text)
     return out
+
+
+def _plain(value: object) -> object:
+    """JSON for what the SDK's parsed config and state hold beyond JSON types (Decimal)."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
 
 
 def _utc(instant: dt.datetime) -> str:
