@@ -140,6 +140,8 @@ class AuditClient:
         self.host_time = parse_utc(str(pinned)) if pinned else dt.datetime.now(tz=UTC)
         #: What the run's answers show of the API's open questions (readings.py).
         self.readings = RunReadings()
+        #: Told of every audit window read to its end (a capture lists them: docs/capture.md).
+        self.note_window: Callable[[Window, list[int], int], None] | None = None
 
     @property
     def timezone(self) -> str:

@@ -6,6 +6,8 @@ What a capture holds, file by file (docs/capture.md):
   streams selected, the host time its windows were sized from, the state it started from;
 - ``exchanges.jsonl``: one line per HTTP answer, written and flushed as it arrives, so a run
   that is killed leaves every exchange it finished;
+- ``windows.jsonl``: one line per audit window read to its end: its bounds and the page size
+  of each of its requests (what a replay pins: under concurrency they depend on timing);
 - ``readings.json``: at the end, the readings report (readings.py).
 
 No secret is written: auth headers and cookies are left out, every credential, token, csrf and
@@ -37,11 +39,14 @@ from tap_lp_audittrail.pseudonym import Pseudonymiser
 if TYPE_CHECKING:
     import requests
 
+    from tap_lp_audittrail.windows import Window
+
 logger = logging.getLogger("tap-lp-audittrail")
 
 FORMAT = "tap-lp-audittrail capture 1"
 ACCOUNT_PLACEHOLDER = "ACCOUNT"
 EXCHANGES = "exchanges.jsonl"
+WINDOWS = "windows.jsonl"
 SETTINGS = "settings.json"
 READINGS = "readings.json"
 
@@ -189,6 +194,7 @@ class Capture:
         self._lock = threading.Lock()
         self._seq = 0
         self._file: IO[str] | None = (self.folder / EXCHANGES).open("w", encoding="utf-8")
+        self._windows: IO[str] | None = (self.folder / WINDOWS).open("w", encoding="utf-8")
         self._failed = False
 
     def write_json(self, name: str, value: Any) -> None:
@@ -325,12 +331,38 @@ class Capture:
             return {"response_body": pseudonymiser.json_text(shown) if pseudonymiser else shown}
         return {"response_body": json.dumps(self.sanitiser.json_value(value), ensure_ascii=False)}
 
+    def note_window(self, window: Window, firsts: list[int], records: int) -> None:
+        """windows.jsonl: one audit window read to its end, as a replay pins it."""
+        line = json.dumps(
+            {
+                "start": _utc(window.start),
+                "end": _utc(window.end),
+                "last": window.last,
+                "inclusive": window.inclusive,
+                "from_date": window.from_date,
+                "to_date": window.to_date,
+                "firsts": firsts,
+                "records": records,
+            }
+        )
+        with self._lock:
+            if self._windows is None:
+                return
+            try:
+                self._windows.write(line + "\n")
+                self._windows.flush()
+            except OSError as exc:
+                if not self._failed:
+                    self._failed = True
+                    logger.warning("capture: writing to %s failed (%s)", self.folder, exc)
+
     def close(self) -> None:
         """No more exchanges."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            for handle in (self._file, self._windows):
+                if handle is not None:
+                    handle.close()
+            self._file = self._windows = None
 
 
 def s_query(capture: Capture, query: str) -> str:

@@ -249,6 +249,22 @@ CONFIG_SCHEMA = th.PropertiesList(
         "warning)",
     ),
     th.Property(
+        "replay_windows",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("start", th.DateTimeType, required=True),
+                th.Property("end", th.DateTimeType, required=True),
+                th.Property("last", th.BooleanType),
+                th.Property("inclusive", th.BooleanType),
+                th.Property("firsts", th.ArrayType(th.IntegerType)),
+                additional_properties=True,
+            )
+        ),
+        description="Only for replaying a capture: the audit windows the captured run cut and "
+        "the page size of each of its requests (the replay's --write-tap-config sets it from "
+        "windows.jsonl); unset: the tap plans its own",
+    ),
+    th.Property(
         "replay_host_time",
         th.DateTimeType,
         description="Only for replaying a capture: the host time the captured run sized its "
@@ -373,6 +389,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
             state=self.state,
         )
         self.__dict__["_capture"] = capture
+        client.note_window = capture.note_window
         self.logger.info("Capturing every HTTP exchange of this run into %s", folder)
         return capture
 

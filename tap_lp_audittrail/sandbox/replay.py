@@ -27,6 +27,7 @@ Key = tuple[str, str, str, str]
 ACCOUNT_PLACEHOLDER = "ACCOUNT"
 EXCHANGES = "exchanges.jsonl"
 SETTINGS = "settings.json"
+WINDOWS = "windows.jsonl"
 
 
 def service_of(path: str) -> str:
@@ -56,6 +57,20 @@ def read_exchanges(folder: Path) -> list[dict[str, Any]]:
                 out.append(json.loads(line))
             except ValueError:
                 break
+    return out
+
+
+def read_windows(folder: Path) -> list[dict[str, Any]]:
+    """The capture's windows (windows.jsonl; a capture of an older tap has none)."""
+    path = folder / WINDOWS
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            break
     return out
 
 
@@ -182,6 +197,14 @@ class Replay:
         config["start_date"] = self.settings["range"]["start"]
         config["end_date"] = self.settings["range"]["end"]
         config["replay_host_time"] = self.settings["host_time"]
+        windows = read_windows(self.folder)
+        if windows:
+            config["replay_windows"] = [
+                {key: window[key] for key in ("start", "end", "last", "inclusive", "firsts")}
+                for window in windows
+            ]
+        else:
+            config.pop("replay_windows", None)
         config.pop("capture_pseudonymise", None)
         return config
 
@@ -197,6 +220,15 @@ def readings_of(report: dict[str, Any]) -> dict[str, Any]:
     elif zone:
         out["dates_timezone"] = "server"
         out["server_timezone"] = zone
+    elif report.get("dates_utc_offset"):
+        offset = str(report["dates_utc_offset"])
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if offset in ("+00:00", "-00:00"):
+            out["dates_timezone"] = "utc"
+        elif minutes == 0:
+            out["dates_timezone"] = "server"
+            # Etc/GMT names count the other way: Etc/GMT+5 is five hours behind UTC.
+            out["server_timezone"] = f"Etc/GMT{'-' if offset[0] == '+' else '+'}{hours}"
     if report.get("page_cap"):
         out["max_page_size"] = int(report["page_cap"])
         if report.get("above_page_cap") in ("cap", "error"):
