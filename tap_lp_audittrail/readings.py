@@ -172,10 +172,11 @@ class RunReadings:
         for group in groups.values():
             group.sort(key=lambda p: p.offset)
         cap, above = self._page_cap(groups)
-        inclusive, zone = _dates(groups, self._ends(groups))
+        inclusive, zone, offset = _dates(groups, self._ends(groups))
         return {
             "to_date_inclusive": inclusive,
             "dates_zone": zone,
+            "dates_utc_offset": offset,
             "page_cap": cap,
             "above_page_cap": above,
             "total_count": _total_count(groups),
@@ -280,11 +281,16 @@ def _next_day(date: str) -> str:
 
 def _dates(
     groups: dict[tuple[str, ...], list[Page]], ends: set[tuple[str, ...]]
-) -> tuple[bool | None, str | None]:
-    """(toDate inclusive, the zone dates are read in), each None unless the answers settle it."""
+) -> tuple[bool | None, str | None, str | None]:
+    """(toDate inclusive, the zone dates are read in, its UTC offset), None where unsettled.
+
+    The offset is said when every zone the answers leave has one and the same UTC offset at
+    the start of every date asked for (a zone with summer time and a fixed one that agree over
+    the range, say); the zone only when those zones also agree on every date next to them.
+    """
     known = sorted({t for g in groups.values() for p in g for t in p.instants})
     if not known:
-        return None, None
+        return None, None, None
     facts = []
     for key, group in groups.items():
         instants = [t for p in group for t in p.instants]
@@ -300,14 +306,30 @@ def _dates(
             if all(_fits(zone, reading, fact, known) for fact in facts):
                 kept.append((zone, reading))
     if not kept:
-        return None, None
+        return None, None, None
     readings = {reading for _, reading in kept}
     inclusive = readings.pop() if len(readings) == 1 else None
+    offset = _offset({zone for zone, _ in kept}, sorted({fact[0] for fact in facts}))
     dates = sorted({d for fact in facts for d in fact[:2]} | {_next_day(f[1]) for f in facts})
     signatures = {zone: tuple(_midnight(zone, d) for d in dates) for zone, _ in kept}
     if len(set(signatures.values())) != 1:
-        return inclusive, None
-    return inclusive, kept[0][0]
+        return inclusive, None, offset
+    return inclusive, kept[0][0], offset
+
+
+def _offset(zones: set[str], dates: list[str]) -> str | None:
+    """The one UTC offset (+HH:MM) every zone in `zones` has at the start of every date."""
+    offsets = set()
+    for zone in zones:
+        for date in dates:
+            day = dt.date.fromisoformat(date)
+            local = dt.datetime(day.year, day.month, day.day, tzinfo=_zone(zone))
+            offsets.add(local.utcoffset())
+    if len(offsets) != 1:
+        return None
+    minutes = int(offsets.pop().total_seconds() // 60)  # type: ignore[union-attr]
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _fits(
@@ -338,7 +360,8 @@ def log_report(report: dict[str, Any]) -> None:
         "dates read in %s; page cap %s%s; X-Total-Count counts %s; late changes %s (largest "
         "lag %s s); %d audit answers",
         _shown(report["to_date_inclusive"]),
-        _shown(report["dates_zone"]),
+        _shown(report["dates_zone"])
+        + (f" (UTC{report['dates_utc_offset']})" if report.get("dates_utc_offset") else ""),
         _shown(report["page_cap"]),
         f" ({report['above_page_cap']})" if report["above_page_cap"] else "",
         _shown(report["total_count"]),
