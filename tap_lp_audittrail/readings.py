@@ -195,8 +195,11 @@ class RunReadings:
             page.served
             for group in groups.values()
             for page, later in itertools.pairwise(group)
-            if 0 < page.served < page.first and later.offset >= page.offset + page.served
-            and later.served > 0
+            # A later page of the window reached past this one's end: the server had more
+            # than it served (the tap's next page may start inside this one, to check the
+            # seam).
+            if 0 < page.served < page.first and later.served > 0
+            and later.offset + later.served > page.offset + page.served
         ]  # fmt: skip
         if capped:
             return max(capped), "cap"

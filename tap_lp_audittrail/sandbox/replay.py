@@ -11,6 +11,7 @@ are not checked: a capture holds none.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import threading
 from collections import deque
@@ -20,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
+
 
 Key = tuple[str, str, str, str]
 
@@ -194,8 +196,12 @@ class Replay:
         config["domain_api_url"] = self.url
         if config.get("domain"):
             config["domain"] = self.host_port
-        config["start_date"] = self.settings["range"]["start"]
-        config["end_date"] = self.settings["range"]["end"]
+        # The captured range; as the run's own setting spelt it when that is the same instant
+        # (the state's starting_replication_value repeats the setting's text).
+        for setting, edge in (("start_date", "start"), ("end_date", "end")):
+            given, resolved = config.get(setting), self.settings["range"][edge]
+            if not (isinstance(given, str) and _same_instant(given, resolved)):
+                config[setting] = resolved
         config["replay_host_time"] = self.settings["host_time"]
         windows = read_windows(self.folder)
         if windows:
@@ -207,6 +213,17 @@ class Replay:
             config.pop("replay_windows", None)
         config.pop("capture_pseudonymise", None)
         return config
+
+
+def _same_instant(one: str, other: str) -> bool:
+    def instant(text: str) -> dt.datetime:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+    try:
+        return instant(one) == instant(other)
+    except ValueError:
+        return False
 
 
 def readings_of(report: dict[str, Any]) -> dict[str, Any]:
