@@ -22,7 +22,6 @@ from urllib.parse import parse_qsl
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-
 Key = tuple[str, str, str, str]
 
 #: The capture's names (docs/capture.md; the sandbox does not import the tap's capture.py).
