@@ -23,6 +23,7 @@ from tap_lp_audittrail.sandbox.replay import Replay, readings_of
 
 from ._reliability import SecretSpy, catalog_for, run_process
 from .helpers import END, run_inproc, run_tap, tap_config
+from .test_airbyte import configured_catalog, source
 
 START = END - dt.timedelta(days=30)
 DATA = DataSpec(seed=7, records=1500, end=END, span_days=30)
@@ -235,3 +236,22 @@ def test_readings_from_a_report_play_it():
     assert (readings.max_page_size, readings.above_max_page_size) == (200, "error")
     assert readings.total_count == "page"
     assert readings_of({"dates_zone": "UTC"}) == {"dates_timezone": "utc"}
+
+
+def test_the_airbyte_source_captures_alike(tmp_path):
+    folder = tmp_path / "capture"
+    with Sandbox(data=DATA) as sb:
+        config = _config(sb, folder)
+        out = source(tmp_path / "read", "read", config, catalog=configured_catalog(["audit_trail"]))
+    assert out.exit_code == 0, out.stderr[-2000:]
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["settings"]["account_id"] == "ACCOUNT"
+    assert settings["pseudonymised"] is True
+    assert json.loads((folder / "readings.json").read_text())["to_date_inclusive"] is True
+    with Replay(folder) as replay:
+        replayed = run_tap(replay.tap_config())
+        assert not replay.missing, replay.missing[:3]
+    ignored = ("id", "accountId", *PERSONAL_FIELDS)
+    assert _without(out.records("audit_trail"), ignored) == _without(
+        replayed.stream("audit_trail"), ignored
+    )
