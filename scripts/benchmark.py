@@ -1,7 +1,7 @@
 """Benchmark: the tap against a raw client, with and without latency, its memory, and what an
-incremental run costs. All figures come from one run of this script.
+incremental run costs, what a capture costs. All figures come from one run of this script.
 
-    .venv/bin/python scripts/benchmark.py [--records 200000] [--quick]
+    .venv/bin/python scripts/benchmark.py [--records 200000] [--quick] [--only capture ...]
 
 Starts the sandbox in this process (page cap 100, ties reshuffled on every request), runs the
 tap and a raw client as subprocesses with their stdout to /dev/null, and prints Markdown tables.
@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -439,26 +440,72 @@ def incremental(folder: Path, rows: list[tuple[str, str]]) -> None:
         bench.close()
 
 
+def captures(records: int, folder: Path, rows: list[tuple[str, str]]) -> None:
+    """The cost of `capture_dir`: the same read of every stream without a capture, with a
+    pseudonymised one and with one in clear, runs alternated (the fastest of REPEATS each), and
+    the capture's size per 1,000 changes."""
+    bench = Bench(records, folder)
+    try:
+        kinds = {
+            "no capture": {},
+            "capture, pseudonymised": {"capture_pseudonymise": True},
+            "capture, in clear": {"capture_pseudonymise": False},
+        }
+        walls: dict[str, list[float]] = {kind: [] for kind in kinds}
+        sizes: dict[str, int] = {}
+        for _ in range(REPEATS):
+            for kind, settings in kinds.items():
+                where = folder / "capture"
+                shutil.rmtree(where, ignore_errors=True)
+                extra = {"capture_dir": str(where), **settings} if settings else {}
+                walls[kind].append(bench.tap_devnull(EVERY, **extra)[0])
+                if settings:
+                    sizes[kind] = sum(f.stat().st_size for f in where.iterdir())
+        plain = min(walls["no capture"])
+        for kind in kinds:
+            fastest = min(walls[kind])
+            value = f"{fastest:.2f} s, **{fastest / plain:.2f}x** the read without one"
+            if kind in sizes:
+                value += f"; {sizes[kind] / records * 1000 / 1e6:.2f} MB per 1,000 changes"
+            rows.append((f"Capture ({records:,} changes, every stream): {kind}", value))
+        shutil.rmtree(folder / "capture", ignore_errors=True)
+    finally:
+        bench.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="CPU-bound volume")
     parser.add_argument("--latency-records", type=int, default=20_000)
     parser.add_argument("--airbyte-records", type=int, default=100_000)
+    parser.add_argument("--capture-records", type=int, default=100_000)
     parser.add_argument("--memory", default="100000,1000000")
+    parser.add_argument(
+        "--only",
+        choices=["cpu", "latency", "airbyte", "capture", "memory", "selections", "incremental"],
+        action="append",
+        help="run these sections alone (repeatable); default: all",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller volumes, for a smoke test")
     args = parser.parse_args()
     if args.quick:
         args.records, args.latency_records, args.memory = 20_000, 5_000, "20000,60000"
-        args.airbyte_records = 10_000
+        args.airbyte_records = args.capture_records = 10_000
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        cpu_bound(args.records, folder, rows)
-        latency_bound(args.latency_records, folder, rows)
-        airbyte_vs_singer(args.airbyte_records, folder, rows)
-        memory([int(v) for v in args.memory.split(",")], folder, rows)
-        selections(args.latency_records, folder, rows)
-        incremental(folder, rows)
+        sections = {
+            "cpu": lambda: cpu_bound(args.records, folder, rows),
+            "latency": lambda: latency_bound(args.latency_records, folder, rows),
+            "airbyte": lambda: airbyte_vs_singer(args.airbyte_records, folder, rows),
+            "capture": lambda: captures(args.capture_records, folder, rows),
+            "memory": lambda: memory([int(v) for v in args.memory.split(",")], folder, rows),
+            "selections": lambda: selections(args.latency_records, folder, rows),
+            "incremental": lambda: incremental(folder, rows),
+        }
+        for name, run in sections.items():
+            if not args.only or name in args.only:
+                run()
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}; sandbox page "

@@ -374,6 +374,8 @@ def connection_specification() -> dict[str, Any]:
             prop["type"] = concrete[0] if len(concrete) == 1 else concrete
         if name in SECRET_SETTINGS or prop.get("secret"):
             prop["airbyte_secret"] = True
+        if name.startswith("replay_"):
+            prop["airbyte_hidden"] = True  # set by the replay's --write-tap-config, not by hand
         group = group_of.get(name, last_group)
         prop["group"] = group
         prop["order"] = orders[group] = orders.get(group, -1) + 1

@@ -35,11 +35,13 @@ from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
 from tap_lp_audittrail.paging import ServerTraits
 from tap_lp_audittrail.query import AuditQuery
+from tap_lp_audittrail.readings import RunReadings
 from tap_lp_audittrail.records import (
     API_FIELDS,
     UTC,
     MalformedRecordError,
     Row,
+    parse_utc,
     rows_of_plain_page,
     to_row,
 )
@@ -132,6 +134,14 @@ class AuditClient:
         #: when the read began.
         self.server_start: dt.datetime | None = None
         self.closed = False
+        #: The host's time the run's windows are sized from (`replay_host_time` pins it, so a
+        #: replay of a capture cuts the same windows as the captured run).
+        pinned = config.get("replay_host_time")
+        self.host_time = parse_utc(str(pinned)) if pinned else dt.datetime.now(tz=UTC)
+        #: What the run's answers show of the API's open questions (readings.py).
+        self.readings = RunReadings()
+        #: Told of every audit window read to its end (a capture lists them: docs/capture.md).
+        self.note_window: Callable[[Window, list[int], int], None] | None = None
 
     @property
     def timezone(self) -> str:

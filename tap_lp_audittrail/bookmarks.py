@@ -51,6 +51,11 @@ class Bookmark:
     seen: dict[str, dt.datetime | None] = field(default_factory=dict)
     #: `read_to` as loaded: an unmet loaded id is gone once the read has passed it.
     loaded_read_to: dt.datetime | None = None
+    #: `read_to` as loaded, kept for the whole run: a change first emitted before it showed up
+    #: late (after the previous run had read past it). Counted for the readings report.
+    previous_read_to: dt.datetime | None = None
+    late_count: int = 0
+    late_lag: dt.timedelta | None = None
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], lookback: dt.timedelta) -> Bookmark:
@@ -66,7 +71,7 @@ class Bookmark:
         again = state.get("reread_from")
         reread_from = parse_utc(str(again)) if again else read_to - lookback
         seen: dict[str, dt.datetime | None] = dict.fromkeys(state.get("seen") or ())
-        return cls(read_to, min(reread_from, read_to), seen, read_to)
+        return cls(read_to, min(reread_from, read_to), seen, read_to, read_to)
 
     def start(self, floor: dt.datetime) -> dt.datetime:
         """Where this stream's records begin in this run: `reread_from`, or `floor` (start_date)."""
@@ -80,6 +85,12 @@ class Bookmark:
             self.seen[record_id] = instant
             return False
         self.seen[record_id] = instant
+        previous = self.previous_read_to
+        if previous is not None and instant < previous:
+            self.late_count += 1
+            lag = previous - instant
+            if self.late_lag is None or lag > self.late_lag:
+                self.late_lag = lag
         return True
 
     def checkpoint(

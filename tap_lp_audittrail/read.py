@@ -42,7 +42,14 @@ from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
 from tap_lp_audittrail.records import UTC, IdAssigner, Row, parse_utc
 from tap_lp_audittrail.stopping import STOP, Interrupted, StdoutClosed, signal_name
-from tap_lp_audittrail.windows import DAY, MAX_WEST, Window, WindowPlanner, floor_day
+from tap_lp_audittrail.windows import (
+    DAY,
+    MAX_WEST,
+    Window,
+    WindowPlanner,
+    floor_day,
+    pinned_plan,
+)
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -52,6 +59,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tap-lp-audittrail")
 
 WHAT = "audit trail"
+#: An instant before every record: a pinned window that asked all its pages stops.
+_BEFORE_ALL = dt.datetime.min.replace(tzinfo=UTC)
 #: LivePerson keeps 13 months of changes: where a stream with no bookmark and no start_date starts.
 RETENTION_MONTHS = 13
 
@@ -119,8 +128,9 @@ class TrailRead:
             self.end,
             self.window_days,
             self.client.traits.records_per_page,
-            now=dt.datetime.now(tz=UTC),
+            now=self.client.host_time,
             lanes=lanes_for(self.concurrency),
+            pinned=pinned_plan(self.client.config.get("replay_windows")),
         )
         logger.info(
             "%s: reading %s to %s in date windows of 1 to %d days%s",
@@ -155,7 +165,15 @@ class TrailRead:
         window = lane.window
         records = 0
 
+        #: A replay's plan: the page sizes the captured run asked here, one per request.
+        pinned = planner.pinned_firsts(window)
+        firsts: list[int] = []
+
         def stop_at() -> dt.datetime:
+            if pinned is not None:
+                # As many pages as the captured run asked, whenever the next window's head
+                # is known: that is what varied with the timing of its answers.
+                return window.stop_at if len(firsts) < len(pinned) else _BEFORE_ALL
             successor = lane.successor
             following = successor.head.peek() if successor is not None else None
             return window.stop_at if following is None else min(window.stop_at, following)
@@ -167,6 +185,9 @@ class TrailRead:
             nonlocal records
             if stop.is_set():
                 raise CancelledError
+            if pinned is not None and len(firsts) < len(pinned):
+                first = pinned[len(firsts)]
+            firsts.append(first)
             rows, total, asked = self.client.fetch_page(
                 WHAT,
                 window,
@@ -189,6 +210,9 @@ class TrailRead:
         yield from read_window(pager, fetch)
         planner.page_size = self.client.traits.records_per_page
         planner.observe(window, records)
+        note = self.client.note_window
+        if note is not None:
+            note(window, firsts, records)
         yield WindowDone(pager.pages, records)
 
     def _pager(
@@ -600,6 +624,7 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
     finally:
         sys.setswitchinterval(previous)
     client.unknown_object_types.update(fan_out.unknown)
+    client.readings.note_bookmarks(target.bookmark for target in targets.values())
 
 
 def connection_test(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:

@@ -28,10 +28,12 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
     is_loopback,
 )
+from tap_lp_audittrail.capture import READINGS, Capture, session_hook
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
 from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.output import SingerOutput
-from tap_lp_audittrail.read import connection_test, run_read
+from tap_lp_audittrail.read import configured_range, connection_test, run_read
+from tap_lp_audittrail.readings import log_report
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sdk_shim import ConfigCheckedTap
 from tap_lp_audittrail.stopping import STOP
@@ -232,6 +234,42 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Overrides: stream name -> componentTypes codes for server-side "
         "filtering ([] to filter on the tap's side only)",
     ),
+    th.Property(
+        "capture_dir",
+        th.StringType,
+        description="Folder to write a capture of the run into: every HTTP exchange, the "
+        "settings without secrets and the readings report (docs/capture.md); unset: none",
+    ),
+    th.Property(
+        "capture_pseudonymise",
+        th.BooleanType,
+        default=True,
+        description="Replace, in a capture, every string that names a person or that people "
+        "wrote with a keyed pseudonym of the same shape; false keeps them in clear (with a "
+        "warning)",
+    ),
+    th.Property(
+        "replay_windows",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("start", th.DateTimeType, required=True),
+                th.Property("end", th.DateTimeType, required=True),
+                th.Property("last", th.BooleanType),
+                th.Property("inclusive", th.BooleanType),
+                th.Property("firsts", th.ArrayType(th.IntegerType)),
+                additional_properties=True,
+            )
+        ),
+        description="Only for replaying a capture: the audit windows the captured run cut and "
+        "the page size of each of its requests (the replay's --write-tap-config sets it from "
+        "windows.jsonl); unset: the tap plans its own",
+    ),
+    th.Property(
+        "replay_host_time",
+        th.DateTimeType,
+        description="Only for replaying a capture: the host time the captured run sized its "
+        "windows from (the replay's --write-tap-config sets it); unset: the host's clock",
+    ),
 ).to_dict()
 
 
@@ -319,7 +357,41 @@ class TapLPAuditTrail(ConfigCheckedTap):
     def client(self) -> AuditClient:
         """The run's API client, made at the first request."""
         install_redaction()
-        return AuditClient(self.config, ObjectTypeIndex(elements_from_config(self.config)))
+        client = AuditClient(self.config, ObjectTypeIndex(elements_from_config(self.config)))
+        hooks = [client.readings.observe]
+        capture = self._start_capture(client)
+        if capture is not None:
+            hooks.insert(0, capture.hook)
+        client.transport.session.hooks["response"].append(session_hook(*hooks))
+        return client
+
+    def _start_capture(self, client: AuditClient) -> Capture | None:
+        """The run's capture, when `capture_dir` is set; settings.json is written at once."""
+        config = self.config
+        folder = config.get("capture_dir")
+        if not folder:
+            return None
+        pseudonymise = bool(config.get("capture_pseudonymise", True))
+        if not pseudonymise:
+            self.logger.warning(
+                "capture_pseudonymise is false: the capture in %s holds the names, login "
+                "names, user agents and values of the account's changes in clear",
+                folder,
+            )
+        capture = Capture(folder, str(config["account_id"]), pseudonymise=pseudonymise)
+        start, end = configured_range(config)
+        capture.write_settings(
+            config,
+            start=start,
+            end=end,
+            host_time=client.host_time,
+            streams=[name for name, stream in self.streams.items() if stream.selected],
+            state=self.state,
+        )
+        self.__dict__["_capture"] = capture
+        client.note_window = capture.note_window
+        self.logger.info("Capturing every HTTP exchange of this run into %s", folder)
+        return capture
 
     def read_trail(self, *, dry_run: bool = False) -> None:
         """The run's one read, for every selected stream; the first stream synced runs it."""
@@ -337,12 +409,18 @@ class TapLPAuditTrail(ConfigCheckedTap):
             self.end_of_run()
 
     def end_of_run(self) -> None:
-        """Said once, after the read: unknown objectTypes, and log out."""
+        """Said once, after the read: unknown objectTypes, log out, and the readings seen."""
         client = self.__dict__.get("client")
         if client is None or client.closed:
             return
         self._warn_unknown_object_types(client)
         client.close()
+        report = client.readings.report()
+        log_report(report)
+        capture = self.__dict__.pop("_capture", None)
+        if capture is not None:
+            capture.write_json(READINGS, report)
+            capture.close()
 
     def _warn_unknown_object_types(self, client: AuditClient) -> None:
         seen = client.unknown_object_types

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 UTC = dt.timezone.utc
 DAY = dt.timedelta(days=1)
@@ -93,6 +94,54 @@ class Window:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
+@dataclass(frozen=True)
+class PinnedWindow:
+    """A window a captured run cut, and the page size it asked for at each of its requests.
+
+    A replay of a capture (docs/capture.md) cuts exactly these windows and asks exactly these
+    pages: under concurrency, the captured run's window sizes, page sizes and where each window
+    stopped depended on when the answers of the other windows came in.
+    """
+
+    window: Window
+    firsts: tuple[int, ...]
+
+    @classmethod
+    def from_setting(cls, value: Mapping[str, Any]) -> PinnedWindow:
+        """One entry of the `replay_windows` setting (a capture's windows.jsonl line)."""
+        window = Window(
+            parse_instant(str(value["start"])),
+            parse_instant(str(value["end"])),
+            last=bool(value.get("last", False)),
+            inclusive=bool(value.get("inclusive", False)),
+        )
+        return cls(window, tuple(int(first) for first in value.get("firsts") or ()))
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO 8601 instant (UTC when it names no offset)."""
+    instant = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def pinned_plan(entries: Sequence[Mapping[str, Any]] | None) -> list[PinnedWindow]:
+    """The `replay_windows` setting, in the order the captured run cut them, gaps left out.
+
+    A capture lists each window as it ends, so a killed run may have finished a window after
+    one it never finished: the plan stops at the first window missing.
+    """
+    pins = sorted(
+        (PinnedWindow.from_setting(entry) for entry in entries or ()),
+        key=lambda pin: pin.window.start,
+    )
+    plan: list[PinnedWindow] = []
+    for pin in pins:
+        if plan and pin.window.start != plan[-1].window.end:
+            break
+        plan.append(pin)
+    return plan
+
+
 #: Pages a window is sized to hold at most: its last page is partly empty, so fewer, larger
 #: windows cost fewer requests...
 PAGES_PER_WINDOW = 32
@@ -126,8 +175,12 @@ class WindowPlanner:
         *,
         now: dt.datetime | None = None,
         lanes: int = 1,
+        pinned: Sequence[PinnedWindow] = (),
     ) -> None:
         self.cursor = start.astimezone(UTC)
+        #: The windows of a captured run, cut first and as they were (a replay's plan).
+        self.pinned = list(pinned)
+        self._pinned_firsts = {pin.window: pin.firsts for pin in self.pinned}
         self.end = end.astimezone(UTC)
         self.now = None if now is None else now.astimezone(UTC)
         self.max_days = max_days
@@ -165,7 +218,17 @@ class WindowPlanner:
         fitting = int(pages * self.page_size / self.density)
         return max(1, min(self.max_days, fitting, 2 * self.days))
 
+    def pinned_firsts(self, window: Window) -> tuple[int, ...] | None:
+        """The page sizes a captured run asked of `window`, if the plan pins it."""
+        return self._pinned_firsts.get(window)
+
     def __iter__(self) -> Iterator[Window]:
+        for pin in self.pinned:
+            window = pin.window
+            if window.start != self.cursor or window.end > self.end:
+                break
+            self.cursor = window.end
+            yield window
         while self.cursor < self.end:
             with self._lock:
                 days = self.days = self._next_days()

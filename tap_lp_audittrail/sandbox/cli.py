@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -89,7 +89,46 @@ def build_parser() -> argparse.ArgumentParser:
         "(a Meltano project reads the .env beside its meltano.yml); other lines are kept",
     )
     p.add_argument("--auth", choices=sorted(AUTH_FIELDS), default="oauth1")
+    p.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="serve the capture in DIR (a run's capture_dir) instead of generated data; "
+        "--write-tap-config then writes a config asking what the captured run asked",
+    )
+    p.add_argument(
+        "--readings-from",
+        type=Path,
+        default=None,
+        metavar="READINGS_JSON",
+        help="play the readings a capture observed (its readings.json), with the sandbox's "
+        "own data; --reading options given too win",
+    )
     return p
+
+
+def replay_main(args: argparse.Namespace) -> int:
+    """Serve a capture until SIGINT/SIGTERM."""
+    try:
+        from tap_lp_audittrail.sandbox.replay import Replay
+    except ModuleNotFoundError as exc:
+        if not str(exc.name).startswith("werkzeug"):
+            raise
+        sys.exit(INSTALL_HINT.format(missing=exc.name))
+    replay = Replay(args.replay, host=args.host, port=args.port)
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda signum, frame: done.set())
+    signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
+    with replay:
+        print(replay.url, flush=True)
+        if args.write_tap_config is not None:
+            args.write_tap_config.write_text(json.dumps(replay.tap_config(), indent=2))
+        held = sum(len(queue) for queue in replay.queues.values())
+        print(f"replaying {held} captured answers from {args.replay}", file=sys.stderr)
+        while not done.wait(0.2):
+            pass
+    return 0
 
 
 def tap_config(sb: Sandbox, auth: str) -> dict[str, Any]:
@@ -145,9 +184,21 @@ def write_env(path: Path, config: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Start the sandbox, print its URL, serve until SIGINT/SIGTERM."""
     args = build_parser().parse_args(argv)
+    if args.replay is not None:
+        return replay_main(args)
     Sandbox = _sandbox_class()  # noqa: N806 - the class, imported late
-    readings = Readings(**dict(args.reading))
+    played: dict[str, Any] = {}
+    late: dict[str, Any] = {}
+    if args.readings_from is not None:
+        from tap_lp_audittrail.sandbox.replay import late_of, readings_of
+
+        report = json.loads(args.readings_from.read_text())
+        played, late = readings_of(report), late_of(report)
+    readings = Readings(**{**played, **dict(args.reading)})
     data = DataSpec(seed=args.seed, records=args.records, end=args.end, span_days=args.span_days)
+    if late:
+        data.late_share = late["late_share"]
+        data.late_by = timedelta(seconds=late["late_by_seconds"])
     sb = Sandbox(
         data=data,
         readings=readings,
