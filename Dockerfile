@@ -10,6 +10,8 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS install
+# Marks this stage's image, which scripts/airbyte-image removes after the build.
+LABEL io.github.tap-lp-audittrail.stage=install
 COPY wheels/ /tmp/wheels/
 # A virtualenv of the package alone, from the wheelhouse only; pip itself is left out of it.
 RUN python3 -m venv /opt/source-lp-audittrail \

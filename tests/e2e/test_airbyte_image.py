@@ -116,6 +116,7 @@ def image() -> str:
         _unavailable("no Docker engine answers (scripts/test starts one)")
     if docker("image", "inspect", BASE).returncode != 0:
         _unavailable(f"the base image {BASE} is missing (scripts/airbyte-base makes it)")
+    before = docker("image", "inspect", "--format", "{{.Id}}", TAG).stdout.strip()
     started = time.monotonic()
     proc = subprocess.run(
         [str(REPO / "scripts" / "airbyte-image"), "--base", BASE, "--tag", TAG],
@@ -127,6 +128,8 @@ def image() -> str:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == TAG, "the script's last line is the tag"
     print(json.dumps({"image_build_seconds": round(time.monotonic() - started, 1)}))
+    if before and docker("image", "inspect", "--format", "{{.Id}}", TAG).stdout.strip() != before:
+        docker("image", "rm", before)  # the last session's image, untagged now
     return TAG
 
 
