@@ -14,12 +14,12 @@ literals change, and their escapes keep their form (`\\n` stays `\\n`, `\\u00e9`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import re
 import secrets
-import threading
 
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _UPPER = _LOWER.upper()
@@ -40,6 +40,7 @@ _CJK = "".join(chr(c) for c in range(0x4E00, 0x4E00 + 2000))
 _UNIT = re.compile(r'\\u[0-9a-fA-F]{4}|\\.|[^\\"]', re.S)
 
 
+@functools.cache  # asked for every character of every value: a few hundred distinct ones
 def _alphabet(char: str) -> str | None:
     """The characters `char` may become, or None when it stays as it is."""
     if char.isascii():
@@ -77,7 +78,6 @@ class Pseudonymiser:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key if key is not None else secrets.token_bytes(32)
         self._memo: dict[str, str] = {}
-        self._lock = threading.Lock()
 
     def _stream(self, value: str, length: int) -> bytes:
         seed = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
@@ -85,9 +85,11 @@ class Pseudonymiser:
 
     def value(self, value: str) -> str:
         """The pseudonym of a plain string."""
+        # The memo is read and written without a lock: a dict's get and set are atomic, and
+        # two threads mapping one value at once compute the same pseudonym (a lock taken for
+        # every value of every page made the window threads queue for it).
         if len(value) < 64:
-            with self._lock:
-                known = self._memo.get(value)
+            known = self._memo.get(value)
             if known is not None:
                 return known
         draws = self._stream(value, len(value))
@@ -104,8 +106,7 @@ class Pseudonymiser:
             # A value that maps onto itself (a one-letter name, by chance): shift one character.
             result = self.value(value + "\0")[: len(value)]
         if len(value) < 64:
-            with self._lock:
-                self._memo[value] = result
+            self._memo[value] = result
         return result
 
     def literal(self, raw: str) -> str:

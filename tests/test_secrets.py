@@ -13,6 +13,7 @@ import traceback
 
 import pytest
 
+from tap_lp_audittrail.errors import REDACT
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Sandbox
 
 from ._reliability import SecretSpy, catalog_for, note, run_inproc, run_process
@@ -103,3 +104,25 @@ def test_no_secret_in_exception_text(auth, scenario):
     text += outcome.run.stdout + outcome.run.stderr
     assert not spy.leaks(text)
     note("secrets", auth=auth, scenario=f"exception: {scenario}", leaks=0)
+
+
+LONG_S, DOTLESS_I = "\u017f", "\u0131"  # (?i) takes them for s and i
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Authorization: Bearer abc.def-123", "Authorization: Bearer ***"),
+        ('oauth_signature="c2lnbmF0", oauth_token="t"', 'oauth_signature="***", oauth_token="***"'),
+        ("cookie: session_id=s3ss10n; path=/", "cookie: session_id=***; path=/"),
+        ('{"accessTokenSecret": "a", "csrf": "c"}', '{"accessTokenSecret": "***", "csrf": "***"}'),
+        ("client_secret=cs-1&grant_type=x", "client_secret=***&grant_type=x"),
+        # What a case-insensitive match takes for the shape's word is redacted too.
+        ("PASSWORD=hunter2", "PASSWORD=***"),
+        (f"pa{LONG_S}{LONG_S}word=hunter2", f"pa{LONG_S}{LONG_S}word=***"),
+        (f"sess{DOTLESS_I}on_id=s3ss10n;", f"sess{DOTLESS_I}on_id=***;"),
+        ('{"objectName": "Password policy", "element": "Secret question"}', None),
+    ],
+)  # fmt: skip
+def test_every_secret_shape_is_redacted_whatever_its_case(text, kept):
+    assert REDACT(text) == (text if kept is None else kept)
