@@ -92,7 +92,10 @@ def test_a_capture_replays_to_the_same_records_and_reports_the_reading(tmp_path,
     played, expected = READINGS[name]
     folder = tmp_path / "capture"
     with Sandbox(data=DATA, readings=Readings(**played)) as sb:
-        captured = run_tap(_config(sb, folder), streams=None)
+        # One request at a time, as docs/troubleshooting.md makes a capture: what a run shows
+        # of a reading, and the requests it makes once it has learnt one (a refused "UTC"),
+        # then follow from the data alone, not from the timing of answers.
+        captured = run_tap(_config(sb, folder, max_concurrency=1), streams=None)
     report = json.loads((folder / "readings.json").read_text())
     for key, value in expected.items():
         if key == "dates_zone":
