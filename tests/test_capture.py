@@ -115,18 +115,26 @@ def test_without_pseudonymisation_the_replay_emits_the_captured_messages(tmp_pat
     folder = tmp_path / "capture"
     with Sandbox(data=DATA) as sb, caplog.at_level(logging.WARNING):
         captured = run_tap(_config(sb, folder, capture_pseudonymise=False), streams=None)
+        account = sb.account_id
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("capture_pseudonymise is false" in r.getMessage() for r in warned)
+    assert account not in "".join(p.read_text() for p in folder.iterdir())
+    # With the account's id given back (only its owner knows it), the very same messages.
+    with Replay(folder, account_id=account) as replay:
+        again = run_tap(replay.tap_config(), streams=None)
+        assert not replay.missing, replay.missing[:3]
+    assert again.records == captured.records
+    assert again.states == captured.states
+    # Without it, the account id is the placeholder, and so the `id` (which hashes it)
+    # differs: all else is the captured run's, record for record, in the same order.
     with Replay(folder) as replay:
         replayed = run_tap(replay.tap_config(), streams=None)
-    # The account id is a placeholder in every capture, and so the `id` (which hashes it)
-    # differs: all else is the captured run's, record for record, in the same order.
     assert captured.records.keys() == replayed.records.keys()
     ids: dict[str, str] = {}
     for stream, records in captured.records.items():
-        again = replayed.records[stream]
-        assert len(again) == len(records), stream
-        for one, other in zip(records, again, strict=True):
+        other_records = replayed.records[stream]
+        assert len(other_records) == len(records), stream
+        for one, other in zip(records, other_records, strict=True):
             assert other["accountId"] == "ACCOUNT"
             assert _without([one], ("id", "accountId")) == _without([other], ("id", "accountId"))
             assert ids.setdefault(one["id"], other["id"]) == other["id"]

@@ -70,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = any free port")
-    p.add_argument("--account-id", default="12345678")
+    p.add_argument(
+        "--account-id",
+        default=None,
+        help="the account id the sandbox serves (default 12345678); with --replay, the "
+        "captured account's real id, put back where the capture has its placeholder",
+    )
     p.add_argument("--records", type=int, default=2000)
     p.add_argument("--seed", type=int, default=1, help="data seed")
     p.add_argument("--span-days", type=int, default=395)
@@ -116,7 +121,7 @@ def replay_main(args: argparse.Namespace) -> int:
         if not str(exc.name).startswith("werkzeug"):
             raise
         sys.exit(INSTALL_HINT.format(missing=exc.name))
-    replay = Replay(args.replay, host=args.host, port=args.port)
+    replay = Replay(args.replay, host=args.host, port=args.port, account_id=args.account_id)
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda signum, frame: done.set())
     signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
@@ -205,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         jitter=args.jitter,
         bearer_ttl_seconds=args.bearer_ttl,
-        account_id=args.account_id,
+        account_id=args.account_id or "12345678",
         host=args.host,
         port=args.port,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import threading
 from collections import deque
 from pathlib import Path
@@ -26,6 +27,7 @@ Key = tuple[str, str, str, str]
 
 #: The capture's names (docs/capture.md; the sandbox does not import the tap's capture.py).
 ACCOUNT_PLACEHOLDER = "ACCOUNT"
+_PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])ACCOUNT(?![A-Za-z0-9_])")
 EXCHANGES = "exchanges.jsonl"
 SETTINGS = "settings.json"
 WINDOWS = "windows.jsonl"
@@ -86,8 +88,28 @@ def request_key(method: str, path: str, query: list[list[str]] | list[tuple[str,
 class Replay:
     """A threaded HTTP server on a loopback port that serves one capture."""
 
-    def __init__(self, folder: str | Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        account_id: str | None = None,
+    ) -> None:
+        """Serve the capture in `folder`.
+
+        `account_id`: the captured account's real id, which only its owner knows. Given, the
+        replay asks for it and answers with it where the capture has its placeholder, so a run
+        captured in clear replays to exactly its own messages, the `id`s (which hash the
+        account id) included.
+        """
         self.folder = Path(folder)
+        self.account_id = account_id
+        self._real = (
+            None
+            if account_id is None
+            else re.compile(r"(?<![A-Za-z0-9_])" + re.escape(account_id) + r"(?![A-Za-z0-9_])")
+        )
         self.settings = json.loads((self.folder / SETTINGS).read_text(encoding="utf-8"))
         self.queues: dict[Key, deque[dict[str, Any]]] = {}
         for entry in read_exchanges(self.folder):
@@ -134,18 +156,20 @@ class Replay:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The WSGI app: the next captured answer to this request, or a 404 naming it."""
         request = Request(environ)
-        service = service_of(request.path)
+        path, query = (
+            self._placeholder(request.path),
+            self._placeholder(request.query_string.decode()),
+        )
+        service = service_of(path)
         body: Any = None
         raw = request.get_data()
         if raw:
+            text = self._placeholder(raw.decode("utf-8", "replace"))
             try:
-                body = json.loads(raw)
+                body = json.loads(text)
             except ValueError:
-                body = raw.decode("utf-8", "replace")
-        key = request_key(
-            request.method, request.path, parse_qsl(request.query_string.decode(), True), body,
-            service,
-        )  # fmt: skip
+                body = text
+        key = request_key(request.method, path, parse_qsl(query, True), body, service)
         with self._lock:
             queue = self.queues.get(key)
             entry = queue.popleft() if queue else None
@@ -166,6 +190,10 @@ class Replay:
             return response(environ, start_response)
         return self._answer(entry, service)(environ, start_response)
 
+    def _placeholder(self, text: str) -> str:
+        """A request's text as the capture holds it: the real account id as its placeholder."""
+        return text if self._real is None else self._real.sub(ACCOUNT_PLACEHOLDER, text)
+
     def _answer(self, entry: dict[str, Any], service: str) -> Response:
         headers = dict(entry.get("response_headers") or {})
         content_type = headers.pop("Content-Type", None)
@@ -180,6 +208,8 @@ class Replay:
                 data = json.dumps(answer)
             except (ValueError, TypeError):
                 pass
+        if self.account_id is not None and isinstance(data, str):
+            data = _PLACEHOLDER.sub(self.account_id, data)
         response = Response(data, status=entry["status"], headers=headers)
         if content_type:
             response.headers["Content-Type"] = content_type
@@ -191,7 +221,7 @@ class Replay:
         for key, value in list(config.items()):
             if value == "***":
                 config[key] = STAND_IN
-        config["account_id"] = ACCOUNT_PLACEHOLDER
+        config["account_id"] = self.account_id or ACCOUNT_PLACEHOLDER
         config["domain_api_url"] = self.url
         if config.get("domain"):
             config["domain"] = self.host_port
