@@ -266,3 +266,20 @@ def test_the_airbyte_source_captures_alike(tmp_path):
     assert _without(out.records("audit_trail"), ignored) == _without(
         replayed.stream("audit_trail"), ignored
     )
+
+
+def test_every_run_ends_by_logging_the_readings_report_once(tmp_path):
+    """Without a capture too: one INFO line, after the last record was read."""
+    with Sandbox(data=DataSpec(seed=8, records=400, end=END, span_days=30)) as sb:
+        config = tap_config(sb, start_date=START.isoformat(), page_size=100)
+        proc = run_process(tmp_path, config, catalog=catalog_for(config))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stderr.splitlines()
+    reports = [n for n, line in enumerate(lines) if "API readings seen in this run" in line]
+    assert len(reports) == 1, reports
+    line = lines[reports[0]]
+    assert "INFO" in line
+    assert "toDate inclusive true" in line, line
+    assert "(UTC+00:00)" in line, line  # the offset at least: 400 changes may not settle the zone
+    window_lines = [n for n, text in enumerate(lines) if ": window " in text]
+    assert not window_lines or max(window_lines) < reports[0]
