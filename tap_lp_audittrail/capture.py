@@ -33,6 +33,14 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tap_lp_audittrail.auth import SECRET_SETTINGS
+from tap_lp_audittrail.capture_format import (
+    ACCOUNT_PLACEHOLDER,
+    EXCHANGES,
+    FORMAT,
+    SETTINGS,
+    WINDOWS,
+    service_of,
+)
 from tap_lp_audittrail.errors import REDACT, REDACTED
 from tap_lp_audittrail.pseudonym import Pseudonymiser
 
@@ -43,12 +51,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tap-lp-audittrail")
 
-FORMAT = "tap-lp-audittrail capture 1"
-ACCOUNT_PLACEHOLDER = "ACCOUNT"
-EXCHANGES = "exchanges.jsonl"
-WINDOWS = "windows.jsonl"
-SETTINGS = "settings.json"
-READINGS = "readings.json"
 
 #: Fields of an audit record that people wrote or that name a person.
 PERSONAL_FIELDS = (
@@ -82,20 +84,6 @@ _PERSONAL = re.compile(
 )
 _USERS_ARG = re.compile(r"(\busers:\s*\[)([^\]]*)(\])")
 _GRAPHQL_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
-
-
-def service_of(path: str) -> str:
-    """Which LivePerson service a path belongs to."""
-    if path.endswith("/baseURI.json"):
-        return "domain"
-    if path.endswith("/metadata/audit"):
-        return "audit"
-    if "/sentinel/" in path:
-        return "sentinel"
-    for action in ("login", "refresh", "logout"):
-        if path.endswith(f"/{action}"):
-            return action
-    return "other"
 
 
 class Sanitiser:

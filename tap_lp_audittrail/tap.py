@@ -28,7 +28,8 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
     is_loopback,
 )
-from tap_lp_audittrail.capture import READINGS, Capture, session_hook
+from tap_lp_audittrail.capture import Capture, session_hook
+from tap_lp_audittrail.capture_format import READINGS
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
 from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.output import SingerOutput

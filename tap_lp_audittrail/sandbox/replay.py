@@ -23,28 +23,17 @@ from urllib.parse import parse_qsl
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from tap_lp_audittrail.capture_format import (
+    ACCOUNT_PLACEHOLDER,
+    EXCHANGES,
+    SETTINGS,
+    WINDOWS,
+    service_of,
+)
+
 Key = tuple[str, str, str, str]
 
-#: The capture's names (docs/capture.md; the sandbox does not import the tap's capture.py).
-ACCOUNT_PLACEHOLDER = "ACCOUNT"
-_PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])ACCOUNT(?![A-Za-z0-9_])")
-EXCHANGES = "exchanges.jsonl"
-SETTINGS = "settings.json"
-WINDOWS = "windows.jsonl"
-
-
-def service_of(path: str) -> str:
-    """Which LivePerson service a path belongs to (as a capture's `service` names it)."""
-    if path.endswith("/baseURI.json"):
-        return "domain"
-    if path.endswith("/metadata/audit"):
-        return "audit"
-    if "/sentinel/" in path:
-        return "sentinel"
-    for action in ("login", "refresh", "logout"):
-        if path.endswith(f"/{action}"):
-            return action
-    return "other"
+_PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])" + ACCOUNT_PLACEHOLDER + r"(?![A-Za-z0-9_])")
 
 
 #: Secret settings a replay config fills with a stand-in (the capture holds "***").
