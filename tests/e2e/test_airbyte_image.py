@@ -106,9 +106,13 @@ def image_bytes(name: str) -> int:
     return int(docker("image", "inspect", "--format", "{{.Size}}", name).stdout.strip())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def image() -> str:
-    """The image, built from this checkout on the local base once for this module."""
+    """The image, built from this checkout on the local base, once per session.
+
+    Not once per module: pytest-xdist may run other modules' tests between this module's, and
+    a module fixture would then build it again.
+    """
     why = os.environ.get("AIRBYTE_IMAGE_UNAVAILABLE")
     if why:
         _unavailable(why)
