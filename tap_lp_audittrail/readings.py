@@ -247,7 +247,7 @@ def _total_count(groups: dict[tuple[str, ...], list[Page]]) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=64)
+@functools.cache  # every candidate zone is asked for at each date: a small cache thrashes
 def _zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
