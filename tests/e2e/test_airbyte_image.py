@@ -106,6 +106,16 @@ def image_bytes(name: str) -> int:
     return int(docker("image", "inspect", "--format", "{{.Size}}", name).stdout.strip())
 
 
+#: pip's word on an index or find-links location of the machine's pip configuration that does
+#: not exist: one line per package, which would bury the error that stopped the build.
+_PIP_LOCATION_IGNORED = re.compile(r"^WARNING: Location '[^']*' is ignored: .*\n?", re.M)
+
+
+def _build_error(stderr: str) -> str:
+    """What scripts/airbyte-image said, its last 60 lines, pip's ignored locations left out."""
+    return "\n".join(_PIP_LOCATION_IGNORED.sub("", stderr).splitlines()[-60:])
+
+
 @pytest.fixture(scope="session")
 def image() -> str:
     """The image, built from this checkout on the local base, once per session.
@@ -129,7 +139,7 @@ def image() -> str:
         timeout=1200,
         check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, _build_error(proc.stderr)
     assert proc.stdout.strip().splitlines()[-1] == TAG, "the script's last line is the tag"
     print(json.dumps({"image_build_seconds": round(time.monotonic() - started, 1)}))
     if before and docker("image", "inspect", "--format", "{{.Id}}", TAG).stdout.strip() != before:
