@@ -41,13 +41,17 @@ STAND_IN = "replay"
 
 
 def read_exchanges(folder: Path) -> list[dict[str, Any]]:
-    """The capture's exchanges; a last line cut by a killed run is left out."""
+    """The capture's exchanges; a last line cut by a killed run is left out.
+
+    Read as bytes: a kill can cut the last line inside a character, which a text read of the
+    file would refuse as a whole.
+    """
     out = []
-    with (folder / EXCHANGES).open(encoding="utf-8") as lines:
+    with (folder / EXCHANGES).open("rb") as lines:
         for line in lines:
             try:
                 out.append(json.loads(line))
-            except ValueError:
+            except ValueError:  # UnicodeDecodeError included
                 break
     return out
 
@@ -58,7 +62,7 @@ def read_windows(folder: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_bytes().splitlines():  # bytes: see read_exchanges
         try:
             out.append(json.loads(line))
         except ValueError:
