@@ -40,14 +40,14 @@ _PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])" + ACCOUNT_PLACEHOLDER + r"(?![A-Z
 STAND_IN = "replay"
 
 
-def read_exchanges(folder: Path) -> list[dict[str, Any]]:
-    """The capture's exchanges; a last line cut by a killed run is left out.
+def _whole_lines(path: Path) -> list[dict[str, Any]]:
+    """A capture file's JSON lines, up to the first one a killed run cut.
 
     Read as bytes: a kill can cut the last line inside a character, which a text read of the
     file would refuse as a whole.
     """
     out = []
-    with (folder / EXCHANGES).open("rb") as lines:
+    with path.open("rb") as lines:
         for line in lines:
             try:
                 out.append(json.loads(line))
@@ -56,18 +56,15 @@ def read_exchanges(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
+def read_exchanges(folder: Path) -> list[dict[str, Any]]:
+    """The capture's exchanges; a last line cut by a killed run is left out."""
+    return _whole_lines(folder / EXCHANGES)
+
+
 def read_windows(folder: Path) -> list[dict[str, Any]]:
     """The capture's windows (windows.jsonl; a capture of an older tap has none)."""
     path = folder / WINDOWS
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_bytes().splitlines():  # bytes: see read_exchanges
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            break
-    return out
+    return _whole_lines(path) if path.exists() else []
 
 
 def request_key(method: str, path: str, query: list[list[str]] | list[tuple[str, str]],
