@@ -8,6 +8,7 @@ import itertools
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -24,6 +25,9 @@ LANES_PER_SLOT = 2
 _END = object()
 #: Seconds between looks at the stop flag while a wait goes on.
 STOP_POLL = 0.1
+#: Seconds the window threads get, once the read stops, to end the requests they have in
+#: flight: what they log about those comes before the run's last line, not after it.
+WIND_DOWN = 2.0
 
 #: A request's rank for a slot: (its window is the leading one, pages that window has left).
 Rank = Callable[[], tuple[bool, float]]
@@ -190,6 +194,7 @@ def in_order(
     held = threading.Condition()  # guards `lanes`, `reading` and every lane's `held`
     most = lanes_for(concurrency)
     reading = 0  # windows open and not yet read to their end
+    threads: list[threading.Thread] = []
 
     def put(lane: Lane, item: Any) -> bool:
         with held:
@@ -245,9 +250,11 @@ def in_order(
             lanes.append(lane)
             lanes[0].leading = True
             reading += 1
-            threading.Thread(
+            thread = threading.Thread(
                 target=work, args=(lane,), daemon=True, name=f"window-{window.from_date}"
-            ).start()
+            )
+            threads.append(thread)
+            thread.start()
 
     try:
         for _ in range(max(2, min(concurrency, most))):
@@ -268,3 +275,6 @@ def in_order(
             yield lane, item
     finally:
         stop.set()
+        deadline = time.monotonic() + WIND_DOWN
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
