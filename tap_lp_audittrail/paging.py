@@ -6,8 +6,10 @@ server may serve fewer records than asked for, `X-Total-Count` may mean either t
 the page, and records can appear or expire between two requests. The pager therefore:
 
 - holds back the last changeDate group of every page that may continue, and starts the next
-  page at that group's first offset, so every group is read whole in one answer;
-- re-aligns when the next page does not start with that group (records inserted before it
+  page one record before that group: a page that begins with an earlier record holds the
+  whole group (records come in order), however many records before it came or went between
+  the two requests, so every group is read whole in one answer;
+- re-aligns when the next page does not begin before that group (records inserted before it
   are skipped, records gone before it make it step back);
 - reads a group larger than a page twice and accepts it only if both reads agree record for
   record, in the same order (a server that reorders ties cannot be paged through such a group);
@@ -112,8 +114,12 @@ class WindowPager:
         self._big: list[Row] | None = None  # a group larger than a page, being read
         self._big_instant: dt.datetime | None = None
         self._big_pages = 0  # answers the group was read from
+        #: Whether its first answer held as many records as asked: the page may have cut it.
+        self._big_full = False
         self._big_start = 0
         self._big_first_read: list[bytes] | None = None
+        self._big_first_pages = 0  # answers the first read came in
+        self._big_after: dt.datetime | None = None  # the first instant after it, once seen
         self._short: int | None = None  # the size of the last page, if it was short
 
     def next_request(self) -> tuple[int, int]:
@@ -153,14 +159,15 @@ class WindowPager:
             return rows
         last = rows[-1].instant
         cut = next(i for i, row in enumerate(rows) if row.instant == last)
-        if cut == 0:
-            # The whole page is one instant: the group is larger than a page.
-            self._big, self._big_start, self._big_instant = list(rows), start, last
-            self._big_pages = 1
+        if cut == 0 or (cut == 1 and start == self.offset):
+            # The group fills the page after the record before it (here, or the one the page
+            # was asked from): the next page would be this one again. Read it by plain offsets.
+            self._big, self._big_start, self._big_instant = rows[cut:], start + cut, last
+            self._big_pages, self._big_full, self._big_after = 1, served >= self.first, None
             self.offset = start + len(rows)
-            return []
+            return rows[:cut]
         self._held = last
-        self.offset = start + cut
+        self.offset = start + cut - 1  # the record before the group: see _align
         self._jump(last, total)
         return rows[:cut]
 
@@ -203,12 +210,18 @@ class WindowPager:
         return False
 
     def _align(self, rows: list[Row]) -> tuple[int, list[Row]] | None:
-        """Find the held group at the head of the page; None if another request is needed."""
+        """Find the held group in the page; None if another request is needed.
+
+        The page was asked from the record before the group. Only a page that begins before
+        the group proves that no record of the group is before it: one that begins inside the
+        group, after records before it vanished (retention), would lose the group's first
+        records, and one that begins after it would lose all of them.
+        """
         held = self._held
         assert held is not None
-        if not rows or rows[0].instant > held:
+        if not rows or rows[0].instant >= held:
             if self.offset == 0:
-                return 0, rows  # everything before the group is gone, the group too
+                return 0, rows  # nothing is before offset 0: the group is whole, or gone
             # Records before the group vanished (retention) and shifted it left: step back.
             self._backtracks += 1
             if self._backtracks > MAX_BACKTRACKS:
@@ -225,20 +238,28 @@ class WindowPager:
             self.offset = max(0, self.offset - self.first)
             return None
         skip = next((i for i, row in enumerate(rows) if row.instant >= held), len(rows))
-        if skip:
+        if skip > 1:
             # Records were inserted before the group (a delayed write): those at the head of
-            # this page were emitted already or are older than the page boundary; the next
-            # run's look-back re-reads them.
-            self.skipped_shifted += skip
+            # this page after the one asked for were emitted already or are older than the
+            # page boundary; the next run's look-back re-reads them.
+            self.skipped_shifted += skip - 1
             logger.warning(
                 "window %s: %d record(s) appeared before offset %d while paging (delayed "
                 "writes); the look-back of the next run re-reads them",
                 self.window,
-                skip,
-                self.offset,
+                skip - 1,
+                self.offset + 1,
             )
         if skip == len(rows):
-            self.offset += skip
+            if skip == 1:
+                msg = (
+                    f"window {self.window}: the server answered one record where {self.first} "
+                    "were asked for; paging needs two or more in an answer, to see that no "
+                    "record before a page boundary came or went, so the run stops rather than "
+                    "risk a gap"
+                )
+                raise PagingError(msg)
+            self.offset += skip - 1  # the next page begins before the group again
             return None
         self._held = None
         self._backtracks = 0
@@ -256,40 +277,65 @@ class WindowPager:
         # it may be a silent cap on the page size, and one more request tells.
         return served >= largest_before
 
+    def _same_group(self, read: list[bytes]) -> bool:
+        """Whether the second read of a group found what the first did.
+
+        Two reads that each came in one answer hold the whole group each, in any order: they
+        must hold the same records. Across answers, ties must also come in the same order,
+        or offset paging through them may have skipped one and read another twice.
+        """
+        first = self._big_first_read
+        assert first is not None
+        if self._big_pages == self._big_first_pages == 1:
+            return sorted(read) == sorted(first)
+        return read == first
+
     def _accept_big(self, rows: list[Row], total: int | None) -> list[Row]:
-        """Read a group larger than a page by plain offsets, twice, and compare."""
+        """Read a group that fills a page by plain offsets, twice, and compare."""
         big, instant = self._big, self._big_instant
         assert big is not None
         same = [row for row in rows if row.instant == instant]
         big.extend(same)
         self._big_pages += bool(same)
         later = len(same) < len(rows)
+        if later:
+            after = rows[len(same)].instant
+            self._big_after = after if self._big_after is None else min(self._big_after, after)
         if not later and self._may_continue(len(rows), total, self.traits.max_served):
             self.offset += len(rows)
             return []
         read = [content_key(row.record) for row in big]
-        if self._big_pages > 1 and self._big_first_read is None:
+        if self._big_first_read is None and (self._big_pages > 1 or self._big_full):
+            # A group read in one full answer is read again too: the answer after it was asked
+            # by plain offset, and a record gone before the group meanwhile hides its last one.
             logger.warning(
-                "window %s: %d records share the instant %s, more than a page; reading them "
-                "again to make sure the server orders ties the same way every time",
+                "window %s: %d records share the instant %s, too many for one page; reading "
+                "them again to make sure the server orders ties the same way every time and "
+                "none came or went meanwhile",
                 self.window,
                 len(big),
                 instant,
             )
-            self._big_first_read = read
+            self._big_first_read, self._big_first_pages = read, self._big_pages
             self._big, self.offset, self._big_pages = [], self._big_start, 0
             return []
-        if self._big_first_read is not None and read != self._big_first_read:
+        if self._big_first_read is not None and not self._same_group(read):
             msg = (
-                f"window {self.window}: {len(big)} records share the instant {instant}, more "
-                f"than a page of {self.first}, and two reads of them differ: the server orders "
-                "ties differently on every request, so offset paging through them could lose "
-                "records. Raise `page_size` above the size of that group."
+                f"window {self.window}: {len(big)} records share the instant {instant}, too "
+                f"many for one page of {self.first}, and two reads of them differ: the server "
+                "orders ties differently on every request, or records came or went while they "
+                "were read, so offset paging through them could lose records. Raise "
+                "`page_size` above the size of that group."
             )
             raise PagingError(msg)
-        self._big = self._big_instant = self._big_first_read = None
-        self.offset = self._big_start + len(big)
-        self.finished = not later or big[-1].instant >= self.stop_at()
+        # Either read may have seen the records after the group: the second may end earlier,
+        # if one before the group went meanwhile. The next page begins with the group's last
+        # record, before the first later one.
+        after = self._big_after
+        self._big = self._big_instant = self._big_first_read = self._big_after = None
+        self.finished = after is None or big[-1].instant >= self.stop_at()
+        self.offset = self._big_start + len(big) - 1
+        self._held = after
         return big
 
 
