@@ -331,11 +331,12 @@ class WindowPager:
         # Either read may have seen the records after the group: the second may end earlier,
         # if one before the group went meanwhile. The next page begins with the group's last
         # record, before the first later one.
-        after = self._big_after
-        self._big = self._big_instant = self._big_first_read = self._big_after = None
-        self.finished = after is None or big[-1].instant >= self.stop_at()
+        following = self._big_after
+        self._big = self._big_instant = self._big_first_read = None
+        self._big_after = None
+        self.finished = following is None or big[-1].instant >= self.stop_at()
         self.offset = self._big_start + len(big) - 1
-        self._held = after
+        self._held = following
         return big
 
 
