@@ -172,13 +172,16 @@ def in_order(
     windows: Iterable[Window],
     produce: Callable[[Lane, threading.Event], Iterator[Any]],
     concurrency: int,
+    informed: Callable[[], bool] = lambda: True,
 ) -> Iterator[tuple[Lane, Any]]:
     """Run `produce` for many windows at once; yield their items in window order.
 
     Up to LANES_PER_SLOT * `concurrency` windows are read at once (at least two, so that the
     window being emitted always has its successor open). One per slot opens at first, and one
     more each time a window's first page is in, so that the windows cut after the first ones
-    are sized from what those showed (see windows.WindowPlanner). Each window that is read to
+    are sized from what those showed (see windows.WindowPlanner); while `informed()` is false
+    (the answers have shown nothing to size them from, e.g. empty days before the account's
+    first change), no more than one per slot are open. Each window that is read to
     its end opens the next one at once, even while an earlier window is still being read, so a
     long window does not hold the others up; the client's slots bound the requests in flight. A
     window reads ahead up to LANE_PAGES pages; the windows behind the one being emitted hold
@@ -193,6 +196,7 @@ def in_order(
     budget = PAGES_PER_SLOT * max(1, concurrency)
     held = threading.Condition()  # guards `lanes`, `reading` and every lane's `held`
     most = lanes_for(concurrency)
+    first_lanes = max(2, min(concurrency, most))
     reading = 0  # windows open and not yet read to their end
     threads: list[threading.Thread] = []
 
@@ -239,7 +243,7 @@ def in_order(
         nonlocal reading
         with held:  # windows are cut one at a time, in order, by whichever thread opens one
             reading -= ended
-            if stop.is_set() or reading >= most:
+            if stop.is_set() or reading >= (most if informed() else first_lanes):
                 return
             window = next(pending, None)
             if window is None:
@@ -257,7 +261,7 @@ def in_order(
             thread.start()
 
     try:
-        for _ in range(max(2, min(concurrency, most))):
+        for _ in range(first_lanes):
             launch()
         while lanes:
             lane = lanes[0]

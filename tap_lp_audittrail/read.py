@@ -143,7 +143,7 @@ class TrailRead:
         position: dt.datetime | None = None
         first = True
         produce = functools.partial(self._produce, planner)
-        for lane, item in in_order(planner, produce, self.concurrency):
+        for lane, item in in_order(planner, produce, self.concurrency, planner.sized):
             if first:
                 first = False
                 for rows in self._before_start(lane):
@@ -201,6 +201,8 @@ class TrailRead:
             )
             if offset == 0 and not lane.head.known:
                 lane.head.set(rows[0].instant if rows else None)
+                if rows and traits.total_is_total and total:
+                    planner.observe(window, total)  # sized from its first answer already
             records = max(records, offset + len(rows))
             expected = total if traits.total_is_total and total else planner.records_in(window)
             if expected is not None:

@@ -203,6 +203,10 @@ class WindowPlanner:
                 # Empty windows before the account's first change: grow at once.
                 self.days = min(self.max_days, 2 * self.days)
 
+    def sized(self) -> bool:
+        """Whether an answer has shown how dense the trail is: windows are sized from it."""
+        return self.density is not None
+
     def records_in(self, window: Window) -> float | None:
         """The records `window` should hold at the density seen so far (None: none seen yet)."""
         density = self.density

@@ -231,3 +231,45 @@ def test_one_window_per_slot_opens_at_first_and_one_more_per_first_page_in(concu
     assert sorted(opened) == list(range(lanes_for(concurrency)))  # never more than that
     reader.join(5)
     read.close()  # the read stops: its window threads end without another page
+
+
+@pytest.mark.parametrize("concurrency", [2, 4])
+def test_until_an_answer_shows_the_density_no_more_windows_than_slots_are_open(concurrency):
+    """Empty days before an account's first change end at once, each opening the next: they
+    do not open a window per lane, every one cut before the planner can size it."""
+    plan = windows(40)
+    informed = threading.Event()
+    go = threading.Event()
+    lock = threading.Lock()
+    opened: list[int] = []
+    open_now = peak = 0
+
+    def produce(lane, stop):
+        nonlocal open_now, peak
+        index = plan.index(lane.window)
+        with lock:
+            opened.append(index)
+            open_now += 1
+            peak = max(peak, open_now)
+        try:
+            if index >= 12:  # the account's first changes: their windows take a while
+                go.wait(5)
+            yield index
+        finally:
+            with lock:
+                open_now -= 1
+
+    read = in_order(plan, produce, concurrency, informed.is_set)
+    out: list[int] = []
+    reader = threading.Thread(target=lambda: out.extend(item for _, item in read))
+    reader.start()
+    deadline = time.monotonic() + 5
+    while len(opened) < 12 + concurrency and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert peak == concurrency
+    assert sorted(opened) == list(range(12 + concurrency))
+    informed.set()  # the first answers with changes are in: the windows after them are sized
+    go.set()
+    reader.join(5)
+    assert out == list(range(40))
