@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
-from tap_lp_audittrail import sdk_shim
+from tap_lp_audittrail import readings, sdk_shim
 from tap_lp_audittrail.bookmarks import Bookmark
 from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order, lanes_for
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
@@ -621,6 +621,7 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
     # behind the thread writing records, and a 100 ms request holds its slot for 135 ms.
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL)
+    readings.warm()
     try:
         fan_out.run(read)
     finally:

@@ -255,6 +255,15 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
+def warm() -> None:
+    """Load the candidate zones in a thread of their own while the first answers are awaited.
+
+    The report at the run's end needs them; loaded there, they made up most of its time, after
+    the last answer (40 of 76 ms in a run of 20,000 changes).
+    """
+    threading.Thread(target=_candidate_zones, daemon=True, name="readings-zones").start()
+
+
 @functools.cache
 def _candidate_zones() -> tuple[str, ...]:
     """Every zone the server could read dates in, the preferred names of a class first."""
