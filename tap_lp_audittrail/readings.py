@@ -8,7 +8,9 @@ at the end of every run, which reading the server's answers showed, from the ans
 
 Every HTTP answer of the run is handed to `RunReadings.observe` (a session hook, see
 capture.py); audit answers are kept as a few numbers each: the dates asked, the page asked
-and served, the `X-Total-Count`, and the instants of the records. The dates' zone and toDate's
+and served, the `X-Total-Count`, and the first and last instant of its records; the instants of
+all of them are kept as the first and last of each quarter hour (`Seen`), so that the report's
+memory does not grow with the number of records. The dates' zone and toDate's
 inclusiveness are inferred together: a candidate (zone, inclusive) is kept only if every
 answer fits it — its records inside the dates read in that zone, no record seen elsewhere
 missing before an answer's first record, nor after its last one when the answer is known to
@@ -64,9 +66,9 @@ class _Answer(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Answer).decode
 
 
-@dataclass
+@dataclass(slots=True)
 class Page:
-    """One audit answer as the report needs it."""
+    """One audit answer as the report needs it: a few numbers, whatever its records."""
 
     window: tuple[str, ...]  # the query without first and offset
     from_date: str
@@ -75,7 +77,59 @@ class Page:
     offset: int
     served: int
     total: int | None
-    instants: list[float]  # POSIX seconds, ascending as served
+    #: POSIX seconds of its first record, and of its earliest and latest (None: empty).
+    head: float | None
+    low: float | None
+    high: float | None
+
+
+#: Seconds of the grid the instants seen are kept on (a quarter hour). Every zone's midnight
+#: falls on it, the UTC offsets in use being whole quarter hours: so the first and last
+#: instant seen in each quarter hour tell exactly whether a record lies between a midnight and
+#: an instant, or between two midnights.
+QUARTER = 900
+
+
+class Seen:
+    """The instants of every record the run saw, as the first and last of each quarter hour."""
+
+    def __init__(self) -> None:
+        self._spans: dict[int, list[float]] = {}
+        self._keys: list[int] = []
+
+    def add(self, instants: Iterable[float]) -> None:
+        """The instants of one answer's records."""
+        for t in instants:
+            span = self._spans.get(int(t // QUARTER))
+            if span is None:
+                self._spans[int(t // QUARTER)] = [t, t]
+            elif t < span[0]:
+                span[0] = t
+            elif t > span[1]:
+                span[1] = t
+
+    def __bool__(self) -> bool:
+        return bool(self._spans)
+
+    def freeze(self) -> Seen:
+        """Ready for `between` (after the last `add`)."""
+        self._keys = sorted(self._spans)
+        return self
+
+    def between(self, lo: float, hi: float, *, after_lo: bool = False) -> bool:
+        """Whether a record was seen at or after `lo` (after it: `after_lo`) and before `hi`.
+
+        Exact unless both lie in one quarter hour, `lo` after its start or excluded: the
+        report asks from a midnight to an instant, or from an instant (excluded) to a midnight.
+        """
+        keys = self._keys
+        index = bisect.bisect_left(keys, int(lo // QUARTER))
+        while index < len(keys) and keys[index] * QUARTER < hi:
+            first, last = self._spans[keys[index]]
+            if (last > lo if after_lo else last >= lo) and first < hi:
+                return True
+            index += 1
+        return False
 
 
 @dataclass
@@ -87,6 +141,9 @@ class RunReadings:
     late_count: int = 0
     late_lag: dt.timedelta | None = None
     had_bookmark: bool = False
+    seen: Seen = field(default_factory=Seen)
+    #: Each window's key once, shared by its answers (a tuple of the query's words each).
+    _windows: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ----------------------------------------------------------------- what the run hands in
@@ -142,12 +199,16 @@ class RunReadings:
         except ValueError:
             total = None
         window = tuple(re.sub(r"\b(first|offset):\s*-?\d+", "", query).split())
+        with self._lock:
+            window = self._windows.setdefault(window, window)
         page = Page(
             window, args["fromDate"], args["toDate"], first, int(args["offset"]),
-            len(instants), total, instants,
+            len(instants), total, instants[0] if instants else None,
+            min(instants, default=None), max(instants, default=None),
         )  # fmt: skip
         with self._lock:
             self.pages.append(page)
+            self.seen.add(instants)
 
     def note_bookmarks(self, bookmarks: Iterable[Bookmark]) -> None:
         """The run's bookmarks, after the read: the late changes they met."""
@@ -166,13 +227,14 @@ class RunReadings:
         """The readings report (docs/capture.md describes each value)."""
         with self._lock:
             pages = list(self.pages)
+            seen = self.seen.freeze()
         groups: dict[tuple[str, ...], list[Page]] = {}
         for page in pages:
             groups.setdefault(page.window, []).append(page)
         for group in groups.values():
             group.sort(key=lambda p: p.offset)
         cap, above = self._page_cap(groups)
-        inclusive, zone, offset = _dates(groups, self._ends(groups))
+        inclusive, zone, offset = _dates(groups, self._ends(groups), seen)
         return {
             "to_date_inclusive": inclusive,
             "dates_zone": zone,
@@ -292,7 +354,7 @@ def _next_day(date: str) -> str:
 
 
 def _dates(
-    groups: dict[tuple[str, ...], list[Page]], ends: set[tuple[str, ...]]
+    groups: dict[tuple[str, ...], list[Page]], ends: set[tuple[str, ...]], seen: Seen
 ) -> tuple[bool | None, str | None, str | None]:
     """(toDate inclusive, the zone dates are read in, its UTC offset), None where unsettled.
 
@@ -300,22 +362,22 @@ def _dates(
     the start of every date asked for (a zone with summer time and a fixed one that agree over
     the range, say); the zone only when those zones also agree on every date next to them.
     """
-    known = sorted({t for g in groups.values() for p in g for t in p.instants})
-    if not known:
+    if not seen:
         return None, None, None
     facts = []
     for key, group in groups.items():
-        instants = [t for p in group for t in p.instants]
+        lows = [p.low for p in group if p.low is not None]
+        highs = [p.high for p in group if p.high is not None]
         head = group[0]
-        first = head.instants[0] if head.offset == 0 and head.instants else None
-        empty = head.offset == 0 and not head.instants and len(group) == 1
-        low = min(instants) if instants else None
-        high = max(instants) if instants else None
+        first = head.head if head.offset == 0 else None
+        empty = head.offset == 0 and head.head is None and len(group) == 1
+        low = min(lows) if lows else None
+        high = max(highs) if highs else None
         facts.append((head.from_date, head.to_date, low, high, first, empty, key in ends))
     kept: list[tuple[str, bool]] = []
     for zone in _candidate_zones():
         for reading in (False, True):
-            if all(_fits(zone, reading, fact, known) for fact in facts):
+            if all(_fits(zone, reading, fact, seen) for fact in facts):
                 kept.append((zone, reading))
     if not kept:
         return None, None, None
@@ -348,7 +410,7 @@ def _fits(
     zone: str,
     inclusive: bool,
     fact: tuple[str, str, float | None, float | None, float | None, bool, bool],
-    known: list[float],
+    seen: Seen,
 ) -> bool:
     from_date, to_date, low, high, first, empty, ends = fact
     lo = _midnight(zone, from_date)
@@ -356,11 +418,11 @@ def _fits(
     if low is not None and (low < lo or (high is not None and high >= hi)):
         return False
     if empty:
-        return bisect.bisect_left(known, lo) == bisect.bisect_left(known, hi)
-    if first is not None and bisect.bisect_left(known, lo) != bisect.bisect_left(known, first):
+        return not seen.between(lo, hi)
+    if first is not None and seen.between(lo, first):
         return False
     if ends and high is not None:
-        return bisect.bisect_right(known, high) == bisect.bisect_left(known, hi)
+        return not seen.between(high, hi, after_lo=True)
     return True
 
 
