@@ -11,8 +11,9 @@ the page, and records can appear or expire between two requests. The pager there
   the two requests, so every group is read whole in one answer;
 - re-aligns when the next page does not begin before that group (records inserted before it
   are skipped, records gone before it make it step back);
-- reads a group larger than a page twice and accepts it only if both reads agree record for
-  record, in the same order (a server that reorders ties cannot be paged through such a group);
+- reads a group that fills a page twice and accepts it only if both reads agree record for
+  record, in the same order when either read took more than one answer (a server that
+  reorders ties cannot be paged through such a group);
 - given `seek_to` (the run's start, inside the first window's dates), jumps over the records
   before it once the total is known, to an offset guessed from the time; a page that begins
   with a record before `seek_to` proves nothing at or after it was jumped over (records come
