@@ -100,9 +100,10 @@ class Seen:
     def add(self, instants: Iterable[float]) -> None:
         """The instants of one answer's records."""
         for t in instants:
-            span = self._spans.get(int(t // QUARTER))
+            key = int(t // QUARTER)
+            span = self._spans.get(key)
             if span is None:
-                self._spans[int(t // QUARTER)] = [t, t]
+                self._spans[key] = [t, t]
             elif t < span[0]:
                 span[0] = t
             elif t > span[1]:
@@ -200,13 +201,12 @@ class RunReadings:
             total = None
         window = tuple(re.sub(r"\b(first|offset):\s*-?\d+", "", query).split())
         with self._lock:
-            window = self._windows.setdefault(window, window)
-        page = Page(
-            window, args["fromDate"], args["toDate"], first, int(args["offset"]),
-            len(instants), total, instants[0] if instants else None,
-            min(instants, default=None), max(instants, default=None),
-        )  # fmt: skip
-        with self._lock:
+            page = Page(
+                self._windows.setdefault(window, window), args["fromDate"], args["toDate"],
+                first, int(args["offset"]), len(instants), total,
+                instants[0] if instants else None,
+                min(instants, default=None), max(instants, default=None),
+            )  # fmt: skip
             self.pages.append(page)
             self.seen.add(instants)
 
