@@ -173,6 +173,7 @@ def in_order(
     produce: Callable[[Lane, threading.Event], Iterator[Any]],
     concurrency: int,
     informed: Callable[[], bool] = lambda: True,
+    closing: Callable[[], bool] = lambda: False,
 ) -> Iterator[tuple[Lane, Any]]:
     """Run `produce` for many windows at once; yield their items in window order.
 
@@ -181,7 +182,9 @@ def in_order(
     more each time a window's first page is in, so that the windows cut after the first ones
     are sized from what those showed (see windows.WindowPlanner); while `informed()` is false
     (the answers have shown nothing to size them from, e.g. empty days before the account's
-    first change), no more than one per slot are open. Each window that is read to
+    first change), no more than one per slot are open; once `closing()` is true (what is left
+    to cut is the run's last windows), twice as many may be open, so that the last windows are
+    read beside the others rather than alone after them. Each window that is read to
     its end opens the next one at once, even while an earlier window is still being read, so a
     long window does not hold the others up; the client's slots bound the requests in flight. A
     window reads ahead up to LANE_PAGES pages; the windows behind the one being emitted hold
@@ -243,7 +246,8 @@ def in_order(
         nonlocal reading
         with held:  # windows are cut one at a time, in order, by whichever thread opens one
             reading -= ended
-            if stop.is_set() or reading >= (most if informed() else first_lanes):
+            limit = (2 * most if closing() else most) if informed() else first_lanes
+            if stop.is_set() or reading >= limit:
                 return
             window = next(pending, None)
             if window is None:

@@ -143,7 +143,9 @@ class TrailRead:
         position: dt.datetime | None = None
         first = True
         produce = functools.partial(self._produce, planner)
-        for lane, item in in_order(planner, produce, self.concurrency, planner.sized):
+        for lane, item in in_order(
+            planner, produce, self.concurrency, planner.sized, planner.closing
+        ):
             if first:
                 first = False
                 for rows in self._before_start(lane):

@@ -207,6 +207,20 @@ class WindowPlanner:
         """Whether an answer has shown how dense the trail is: windows are sized from it."""
         return self.density is not None
 
+    def closing(self) -> bool:
+        """Whether what is left to cut is the run's last windows: they may all open at once.
+
+        A window's pages are read one after another, so a window cut late, when the others
+        are nearly done, ends the run alone: open together, the slots share its pages with
+        theirs (see concurrency.Slots: the window with most pages left goes first).
+        """
+        with self._lock:
+            if self.density is None:
+                return False
+            horizon = self.end if self.now is None else min(self.end, self.now)
+            left = max(0.0, (horizon - self.cursor) / DAY) * self.density / self.page_size
+            return left <= MIN_PAGES_PER_WINDOW * self.lanes
+
     def records_in(self, window: Window) -> float | None:
         """The records `window` should hold at the density seen so far (None: none seen yet)."""
         density = self.density

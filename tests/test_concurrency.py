@@ -273,3 +273,50 @@ def test_until_an_answer_shows_the_density_no_more_windows_than_slots_are_open(c
     go.set()
     reader.join(5)
     assert out == list(range(40))
+
+
+@pytest.mark.parametrize("closing", [False, True])
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_the_last_windows_open_beside_the_others_at_most_twice_as_many(concurrency, closing):
+    """Once the windows left are the run's last, they open while the others are still read:
+    cut after those end, a window would read its pages alone while the other slots idle."""
+    plan = windows(60)
+    lanes = lanes_for(concurrency)
+    ends = [threading.Event() for _ in plan]
+    lock = threading.Lock()
+    open_now = peak = 0
+
+    def produce(lane, stop):
+        nonlocal open_now, peak
+        index = plan.index(lane.window)
+        with lock:
+            open_now += 1
+            peak = max(peak, open_now)
+        try:
+            yield "first page"
+            ends[index].wait(5)  # each window reads on until the test lets it end
+            yield "more"
+        finally:
+            with lock:
+                open_now -= 1
+
+    last_ones = threading.Event()  # what the planner says once the density is known
+    read = in_order(plan, produce, concurrency, closing=last_ones.is_set)
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(item for _, item in read))
+    reader.start()
+    time.sleep(0.2)
+    assert peak == lanes
+    if closing:
+        last_ones.set()  # nothing opens a window but a page coming in or a window ending
+    time.sleep(0.1)
+    assert peak == lanes
+    ends[0].set()  # the first window ends: the next opens, and, closing, those after it
+    time.sleep(0.2)
+    assert peak == (2 * lanes if closing else lanes)
+    for end in ends:
+        end.set()
+    reader.join(10)
+    assert not reader.is_alive()
+    assert out == ["first page", "more"] * 60
+    assert peak == (2 * lanes if closing else lanes)

@@ -220,6 +220,32 @@ def test_what_is_left_is_counted_to_the_present_not_to_the_end_of_the_range():
     assert spans == [1, 2, 4, 8, 16, 22, 16, 12, 9, 8, 8, 8, 286]
 
 
+def test_the_last_windows_are_the_ones_cut_when_eight_pages_a_lane_are_left():
+    # one page a day, 4 lanes: closing once at most 32 pages (32 days) are left to cut
+    planner = WindowPlanner(
+        day(1), day(1) + dt.timedelta(days=200), max_days=60, page_size=100, lanes=4
+    )
+    closing = []
+    for window in planner:
+        planner.observe(window, 100 * (window.end - window.start).days)
+        closing.append(((day(1) + dt.timedelta(days=200) - window.end).days, planner.closing()))
+    assert [left for left, shut in closing if shut] == [26, 18, 10, 2, 0]
+    assert all(left > 32 for left, shut in closing if not shut)
+
+
+def test_nothing_is_closing_before_the_density_is_known_or_past_the_present():
+    planner = WindowPlanner(day(1), day(11), max_days=31, page_size=100, lanes=4)
+    assert not planner.closing()  # ten days left, but how many pages they hold is unknown
+    now = day(1) + dt.timedelta(days=100)
+    planner = WindowPlanner(
+        day(1), day(1) + dt.timedelta(days=1000), max_days=31, page_size=100, lanes=4, now=now
+    )
+    planner.observe(Window(day(1), day(2)), 100)
+    assert not planner.closing()  # 99 pages to the present
+    planner.cursor = now - dt.timedelta(days=20)
+    assert planner.closing()  # 20 pages to the present; the days after it hold nothing yet
+
+
 def test_a_window_should_hold_its_days_at_the_density_seen_and_nothing_is_guessed_before():
     planner = WindowPlanner(day(1), day(31), max_days=31, page_size=100)
     window = Window(day(10), day(13))
