@@ -112,6 +112,8 @@ class WindowPager:
         self.skipped_shifted = 0
         self._held: dt.datetime | None = None  # instant of the group the next page starts with
         self._backtracks = 0
+        #: Records the pager stepped back over: read again before the group, not new.
+        self._rewound = 0
         self._big: list[Row] | None = None  # a group larger than a page, being read
         self._big_instant: dt.datetime | None = None
         self._big_pages = 0  # answers the group was read from
@@ -236,20 +238,25 @@ class WindowPager:
                 self.window,
                 self.offset,
             )
-            self.offset = max(0, self.offset - self.first)
+            back = max(0, self.offset - self.first)
+            self._rewound += self.offset - back
+            self.offset = back
             return None
         skip = next((i for i, row in enumerate(rows) if row.instant >= held), len(rows))
-        if skip > 1:
+        # Those the pager stepped back over were read before: only the rest are new here.
+        again = min(skip - 1, self._rewound)
+        self._rewound -= again
+        if skip - 1 > again:
             # Records were inserted before the group (a delayed write): those at the head of
             # this page after the one asked for were emitted already or are older than the
             # page boundary; the next run's look-back re-reads them.
-            self.skipped_shifted += skip - 1
+            self.skipped_shifted += skip - 1 - again
             logger.warning(
                 "window %s: %d record(s) appeared before offset %d while paging (delayed "
                 "writes); the look-back of the next run re-reads them",
                 self.window,
-                skip - 1,
-                self.offset + 1,
+                skip - 1 - again,
+                self.offset + 1 + again,
             )
         if skip == len(rows):
             if skip == 1:
@@ -263,7 +270,7 @@ class WindowPager:
             self.offset += skip - 1  # the next page begins before the group again
             return None
         self._held = None
-        self._backtracks = 0
+        self._backtracks = self._rewound = 0
         return skip, rows[skip:]
 
     def _may_continue(self, served: int, total: int | None, largest_before: int) -> bool:

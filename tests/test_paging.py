@@ -526,6 +526,27 @@ def test_when_the_held_group_and_all_before_it_are_gone_the_window_starts_again(
     ]
 
 
+def test_after_a_step_back_the_records_read_again_are_not_told_as_delayed_writes(caplog):
+    """Three of the oldest records leave before the fourth page: it begins past the held
+    group, the pager steps back a page, and the seven records it reads again before the group
+    were read before; none appeared."""
+    caplog.set_level(logging.WARNING, logger="tap-lp-audittrail.paging")
+    server = FakeServer(make_rows(list(range(100))))
+
+    def retention(offset, first):
+        if server.requests == 3:
+            del server.rows[:3]
+        return server.fetch(offset, first)
+
+    pager, out, _ = read(server, 10, fetch=retention)
+    assert server.asked[:5] == [0, 8, 16, 24, 14]
+    assert [(r.instant - T0).seconds for r in out] == list(range(100))
+    assert pager.skipped_shifted == 0
+    assert paging_log(caplog) == [
+        f"window {WINDOW}: records vanished before offset 24; stepping back"
+    ]
+
+
 @pytest.mark.parametrize("caught_up_before", [False, True])
 def test_records_that_keep_vanishing_stop_the_run_after_twenty_step_backs(caught_up_before):
     """Fifteen records leave before every answer from the 31st on, more than a page: the pager
