@@ -284,17 +284,18 @@ def test_the_last_windows_open_beside_the_others_at_most_twice_as_many(concurren
     lanes = lanes_for(concurrency)
     ends = [threading.Event() for _ in plan]
     lock = threading.Lock()
-    open_now = peak = 0
+    opened = open_now = peak = 0
 
     def produce(lane, stop):
-        nonlocal open_now, peak
+        nonlocal opened, open_now, peak
         index = plan.index(lane.window)
         with lock:
+            opened += 1
             open_now += 1
             peak = max(peak, open_now)
         try:
             yield "first page"
-            ends[index].wait(5)  # each window reads on until the test lets it end
+            ends[index].wait(10)  # each window reads on until the test lets it end
             yield "more"
         finally:
             with lock:
@@ -304,16 +305,24 @@ def test_the_last_windows_open_beside_the_others_at_most_twice_as_many(concurren
     read = in_order(plan, produce, concurrency, closing=last_ones.is_set)
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.extend(item for _, item in read))
+
+    def settled(expected: int) -> int:
+        """Windows opened, once `expected` have (or 5 s passed), and a moment for more."""
+        deadline = time.monotonic() + 5
+        while opened < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        return opened
+
     reader.start()
-    time.sleep(0.2)
-    assert peak == lanes
+    assert settled(lanes) == lanes
     if closing:
         last_ones.set()  # nothing opens a window but a page coming in or a window ending
-    time.sleep(0.1)
-    assert peak == lanes
+    assert settled(lanes) == lanes
     ends[0].set()  # the first window ends: the next opens, and, closing, those after it
-    time.sleep(0.2)
-    assert peak == (2 * lanes if closing else lanes)
+    expected = 2 * lanes + 1 if closing else lanes + 1
+    assert settled(expected) == expected
+    assert peak == open_now == (2 * lanes if closing else lanes)
     for end in ends:
         end.set()
     reader.join(10)
