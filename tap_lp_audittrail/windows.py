@@ -217,9 +217,12 @@ class WindowPlanner:
         with self._lock:
             if self.density is None:
                 return False
-            horizon = self.end if self.now is None else min(self.end, self.now)
-            left = max(0.0, (horizon - self.cursor) / DAY) * self.density / self.page_size
-            return left <= MIN_PAGES_PER_WINDOW * self.lanes
+            return self._pages_left(self.density) <= MIN_PAGES_PER_WINDOW * self.lanes
+
+    def _pages_left(self, density: float) -> float:
+        """Pages the range not yet cut should hold up to the present (under the lock)."""
+        horizon = self.end if self.now is None else min(self.end, self.now)
+        return max(0.0, (horizon - self.cursor) / DAY) * density / self.page_size
 
     def records_in(self, window: Window) -> float | None:
         """The records `window` should hold at the density seen so far (None: none seen yet)."""
@@ -230,8 +233,7 @@ class WindowPlanner:
         """Days of the next window (under the lock)."""
         if self.density is None:
             return self.days
-        horizon = self.end if self.now is None else min(self.end, self.now)
-        left = max(0.0, (horizon - self.cursor) / DAY) * self.density / self.page_size
+        left = self._pages_left(self.density)
         pages = min(PAGES_PER_WINDOW, max(MIN_PAGES_PER_WINDOW, left / self.lanes))
         fitting = int(pages * self.page_size / self.density)
         return max(1, min(self.max_days, fitting, 2 * self.days))
