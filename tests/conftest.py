@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import Phase, settings
 
-pytest_plugins = ["tap_lp_audittrail.sandbox.pytest_plugin"]
+pytest_plugins = ["tap_lp_audittrail.sandbox.pytest_plugin", "tests.hostile"]
 
 # scripts/mutation runs the in-process tests with `--hypothesis-profile=mutation`: every run
 # draws the same examples (so a mutant's verdict does not depend on luck), keeps no example
