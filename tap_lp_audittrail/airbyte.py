@@ -12,10 +12,12 @@ windows, retries and redaction); only the messages change on their way out.
 - Python logging leaves as LOG messages; nothing else reaches stdout.
 - Every selected stream is STARTED when the read begins (the engine reads them all in one
   pass), RUNNING at its first record, and COMPLETE or INCOMPLETE when the read ends.
-- An error ends the command with a TRACE message of type ERROR, whose `failure_type` is
-  `config_error` (settings, state, catalog, a refused credential or a missing permission),
-  `transient_error` (the server or the network still failing after the retries) or
-  `system_error`, and exit code 1. Its text names the setting or permission and holds no secret.
+- An error ends the command with a TRACE message of type ERROR: its message is the line the
+  Singer command line ends with, its `failure_type` follows the failure's kind and the exit
+  code is the same (failures.py: `config_error` for settings, files, refused credentials,
+  missing permissions and hosts that never answered; `transient_error` for the server or the
+  network still failing after the retries, and for a stop asked for; `system_error` for a bug).
+  Its text names the setting or permission and holds no secret.
 
 The messages are plain JSON: the adapter needs no Airbyte package at run time.
 """
@@ -36,18 +38,14 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import msgspec
-import requests
-from singer_sdk.exceptions import (
-    ConfigValidationError,
-    MaxRecordsLimitException,
-    RetriableAPIError,
-)
+from singer_sdk.exceptions import ConfigValidationError, MaxRecordsLimitException
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMessage
 
 from tap_lp_audittrail.auth import SECRET_SETTINGS
 from tap_lp_audittrail.cli import run_and_exit
-from tap_lp_audittrail.errors import REDACT, AuthError, RedactingFilter
+from tap_lp_audittrail.errors import REDACT, RedactingFilter
+from tap_lp_audittrail.failures import Kind, classify, stack_trace
 from tap_lp_audittrail.output import Lines
 from tap_lp_audittrail.stopping import (
     STOP,
@@ -542,7 +540,7 @@ def check(config: dict[str, Any], out: Stdout) -> None:
     try:
         tap = TapLPAuditTrailAirbyte(config=config, message_writer=Discard())
     except ConfigValidationError as exc:
-        out.connection_status(False, _config_message(exc))
+        out.connection_status(False, classify(exc).line)
         return
     quiet = _RecordLimitIsNoError()
     handlers = logging.getLogger().handlers
@@ -551,12 +549,11 @@ def check(config: dict[str, Any], out: Stdout) -> None:
         handler.addFilter(_quiet_check)
     try:
         tap.run_connection_test()
-    except AuthError as exc:
-        out.connection_status(False, str(exc))
-        return
     except Exception as exc:
-        logging.getLogger(tap.name).exception("The connection test failed")
-        out.connection_status(False, f"The connection test failed: {_describe(exc)}")
+        failure = classify(exc)
+        if failure.kind is Kind.SYSTEM:
+            logging.getLogger(tap.name).exception("%s", failure.line)
+        out.connection_status(False, failure.line)
         return
     finally:
         for handler in handlers:
@@ -625,44 +622,16 @@ def _credential_names(tap: TapLPAuditTrail) -> str | None:
     return str(names) if names else None
 
 
-def _config_message(exc: ConfigValidationError) -> str:
-    return "; ".join(exc.errors) if exc.errors else str(exc)
-
-
-def _describe(exc: BaseException) -> str:
-    """One line about an error, without request details that could hold a secret."""
-    if isinstance(exc, requests.exceptions.RequestException):
-        return f"{type(exc).__name__}: the connection to the server failed or timed out"
-    return REDACT(str(exc)) or type(exc).__name__
-
-
-def report_error(exc: BaseException, out: Stdout) -> None:
-    """The TRACE message of an error that ends a command."""
-    if isinstance(exc, Interrupted):
-        out.error(
-            f"The read was {exc}: the last STATE covers every record sent; the next sync "
-            "goes on from there.",
-            "transient_error",
-            "Interrupted",
-        )
-    elif isinstance(exc, ConfigValidationError):
-        out.error(_config_message(exc), "config_error", str(exc))
-    elif isinstance(exc, AuthError):
-        out.error(str(exc), "config_error", "AuthError")
-    elif isinstance(exc, RetriableAPIError | requests.exceptions.RequestException):
-        out.error(
-            f"LivePerson did not answer usefully, even after the retries: {_describe(exc)}. "
-            "Try again later, or raise max_retry_seconds.",
-            "transient_error",
-            type(exc).__name__,
-        )
-    else:
-        out.error(
-            f"The read stopped on an unexpected error: {_describe(exc)}",
-            "system_error",
-            type(exc).__name__,
-            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        )
+def report_error(exc: BaseException, out: Stdout) -> int:
+    """The TRACE message of an error that ends a command (failures.py); its exit code."""
+    failure = classify(exc)
+    out.error(
+        failure.line,
+        failure.failure_type,
+        type(exc).__name__,
+        stack_trace(exc) if failure.kind is Kind.SYSTEM else None,
+    )
+    return failure.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -711,9 +680,7 @@ def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int
         return PIPE_CLOSED
     except Exception as exc:
         # A stop asked for explains whatever it broke on its way.
-        error = Interrupted(STOP.signum) if STOP.signum is not None else exc
-        report_error(error, out)
-        return error.exit_code if isinstance(error, Interrupted) else 1
+        return report_error(Interrupted(STOP.signum) if STOP.signum is not None else exc, out)
     finally:
         with contextlib.suppress(StdoutClosed):
             out.flush()

@@ -17,18 +17,17 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import requests
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_lp_audittrail import hosts
 from tap_lp_audittrail.auth import (
     AUDIT_SERVICE,
     Authenticator,
     DomainResolver,
     build_authenticator,
-    service_url,
 )
 from tap_lp_audittrail.concurrency import Slots
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
@@ -103,19 +102,23 @@ class AuditClient:
                 connection_retry_seconds=float(config["connection_retry_seconds"]),
             ),
             pool_size=max(10, int(config["max_concurrency"]) + 2),
+            max_answer_megabytes=float(config["max_answer_megabytes"]),
         )
         self.transport.account_id = str(config["account_id"])
         self.transport.stream_tag = ALL_CHANGES_STREAM
+        #: The audit host `domain` names; None: asked of the Domain API.
+        self.domain: hosts.Origin | None = None
         if config.get("domain"):
-            self.transport.name_host(
-                str(config["domain"]),
+            self.domain = hosts.plain_host(config["domain"])
+            self.transport.hosts.allow(
+                self.domain,
                 "domain",
                 f"Check `domain` (now {config['domain']}; leave it unset to ask the Domain API) "
                 "and that this machine can reach it (network, firewall, proxy).",
             )
         self.resolver = DomainResolver(
             self.transport,
-            config["domain_api_url"],
+            hosts.base_url(config["domain_api_url"]),
             str(config["account_id"]),
         )
         self.authenticator: Authenticator = build_authenticator(
@@ -153,11 +156,8 @@ class AuditClient:
         """The audit endpoint: on `domain` if set, else on the host the Domain API names."""
         with self._lock:
             if self._audit_url is None:
-                host = self.config.get("domain") or self.resolver.host(AUDIT_SERVICE)
-                account = quote(str(self.config["account_id"]), safe="")
-                self._audit_url = (
-                    f"{service_url(host)}/api/account/{account}/configuration/metadata/audit"
-                )
+                origin = self.domain or self.resolver.host(AUDIT_SERVICE)
+                self._audit_url = hosts.url(origin, "audit", account=str(self.config["account_id"]))
             return self._audit_url
 
     def query(
@@ -201,7 +201,7 @@ class AuditClient:
             try:
                 rows, total = self.transport.call(
                     label,
-                    functools.partial(self._post, query, priority),
+                    functools.partial(self._post, query, priority, label),
                     functools.partial(self._read_page, query=query, label=label),
                     cancelled,
                 )
@@ -231,7 +231,7 @@ class AuditClient:
             return rows, total, query.first
 
     def _post(
-        self, query: AuditQuery, priority: Callable[[], tuple[bool, float]]
+        self, query: AuditQuery, priority: Callable[[], tuple[bool, float]], label: str
     ) -> requests.Response:
         body = {"query": query.text()}
         url = self.audit_url
@@ -239,12 +239,13 @@ class AuditClient:
         # A thread may wait long for a slot: it looks at the run-wide pause again once it has one.
         with self.slots.slot(priority):
             self.transport.throttle.wait()
-            return self.transport.session.post(
+            return self.transport.request(
+                "POST",
                 url,
+                label,
                 json=body,
                 headers={"Accept": "application/json"},
                 auth=self.authenticator,
-                timeout=self.transport.timeout,
             )
 
     def _read_page(

@@ -7,19 +7,22 @@ it, and only once.
 
 from __future__ import annotations
 
-import ipaddress
+import copy
 import logging
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import requests
 from requests.auth import AuthBase
+from singer_sdk.exceptions import FatalAPIError
 
+from tap_lp_audittrail import hosts
 from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
+from tap_lp_audittrail.failures import describe
+from tap_lp_audittrail.hosts import HostError, HostRefusedError, Origin, RedirectError
 from tap_lp_audittrail.transport import Transport, raise_for_status, read_json, server_message
 
 logger = logging.getLogger("tap-lp-audittrail")
@@ -33,22 +36,6 @@ SECRET_SETTINGS = (*OAUTH1_KEYS, "password", "client_id", "client_secret", "bear
 
 #: Renew a login session this long before LivePerson would end it.
 SESSION_MARGIN_SECONDS = 300
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (maybe with a port) is this machine: the only place plain HTTP may go."""
-    name = urlsplit(f"//{host}").hostname or ""
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def service_url(host: str) -> str:
-    """Base URL of a LivePerson host: HTTPS always, plain HTTP only on loopback."""
-    return f"{'http' if is_loopback(host) else 'https'}://{host}"
 
 
 def infer_auth_method(config: Mapping[str, Any]) -> str | None:
@@ -75,56 +62,52 @@ def infer_auth_method(config: Mapping[str, Any]) -> str | None:
     return best[0] if len(best) == 1 else None
 
 
-#: LivePerson's own Domain API (the `domain_api_url` default).
-LIVEPERSON_DOMAIN_API = "https://api.liveperson.net"
+#: What the Domain API may refuse for the whole run: every thread asking hears the same.
+_REFUSALS = (AuthError, UnreachableError, HostRefusedError, RedirectError)
 
 
 class DomainResolver:
     """Finds a service's host through LivePerson's Domain API (CSDS), once per run."""
 
-    def __init__(self, transport: Transport, domain_api_url: str, account_id: str) -> None:
+    def __init__(self, transport: Transport, domain_api: Origin, account_id: str) -> None:
         self.transport = transport
-        self.base = domain_api_url.rstrip("/")
+        self.domain_api = domain_api
         self.account_id = account_id
-        self._hosts: dict[str, str] = {}
-        self._refused: dict[str, AuthError | UnreachableError] = {}
+        self._hosts: dict[str, Origin] = {}
+        self._refused: dict[str, FatalAPIError] = {}
         self._lock = threading.Lock()
-        transport.name_host(
-            self.base,
+        transport.hosts.allow(
+            domain_api,
             "domain_api_url",
-            f"Check `domain_api_url` (now {self.base}"
+            f"Check `domain_api_url` (now {domain_api.base}"
             + (
                 ""
-                if self.base.rstrip("/") == LIVEPERSON_DOMAIN_API
-                else f"; LivePerson's is {LIVEPERSON_DOMAIN_API}"
+                if domain_api.base == hosts.LIVEPERSON_DOMAIN_API
+                else f"; LivePerson's is {hosts.LIVEPERSON_DOMAIN_API}"
             )
             + ") and that this machine can reach it (network, firewall, proxy).",
         )
 
-    def host(self, service: str) -> str:
-        """`host[:port]` of `service` for this account."""
+    def host(self, service: str) -> Origin:
+        """Where `service` is for this account."""
         with self._lock:
             if service in self._refused:
-                # The Domain API refused this account, or cannot be reached: every window
-                # thread asks, one is told, and the others hear the same at once.
-                known = self._refused[service]
-                raise type(known)(str(known))
+                # The Domain API refused this account, cannot be reached, or named a host the
+                # tap refuses: every window thread asks, one is told, the others hear the same.
+                raise copy.copy(self._refused[service])
             if service not in self._hosts:
                 try:
                     self._hosts[service] = self._resolve(service)
-                except (AuthError, UnreachableError) as exc:
+                except _REFUSALS as exc:
                     self._refused[service] = exc
                     raise
             return self._hosts[service]
 
-    def _resolve(self, service: str) -> str:
-        url = (
-            f"{self.base}/api/account/{quote(self.account_id, safe='')}/service/"
-            f"{service}/baseURI.json"
-        )
+    def _resolve(self, service: str) -> Origin:
+        url = hosts.url(self.domain_api, "domain api", account=self.account_id, service=service)
         what = f"Domain API lookup of {service}"
 
-        def read(response: requests.Response) -> str:
+        def read(response: requests.Response) -> Origin:
             if response.status_code in (400, 404):
                 msg = (
                     f"{what}: LivePerson does not know account_id '{self.account_id}' or "
@@ -134,28 +117,31 @@ class DomainResolver:
                 raise AuthError(msg)
             raise_for_status(response, what)
             body = read_json(response, what)
-            host = body.get("baseURI") if isinstance(body, dict) else None
-            if not isinstance(host, str) or not host or "/" in host:
+            named = body.get("baseURI") if isinstance(body, dict) else None
+            if not isinstance(named, str) or not named:
                 msg = f"{what}: the answer holds no baseURI host"
                 raise AuthError(msg)
-            return host
+            try:
+                return hosts.plain_host(named)
+            except HostError as exc:
+                msg = (
+                    f"{what}: the Domain API (`domain_api_url` {self.domain_api.base}) names "
+                    f"the host {REDACT(named)!r}, which {exc}: not a plain host[:port], so "
+                    "nothing is sent there. Check `domain_api_url`, or set `domain` to the "
+                    "Audit Trail's host."
+                )
+                raise HostRefusedError(msg, setting="domain_api_url") from None
 
-        host = self.transport.call(
-            what,
-            lambda: self.transport.session.get(
-                url, params={"version": "1.0"}, timeout=self.transport.timeout
-            ),
-            read,
-        )
-        logger.info("Domain API: %s is at %s", service, host)
-        self.transport.name_host(
-            host,
+        origin = self.transport.call(what, lambda: self.transport.request("GET", url, what), read)
+        logger.info("Domain API: %s is at %s", service, origin.netloc)
+        self.transport.hosts.allow(
+            origin,
             "domain_api_url",
             f"The Domain API (`domain_api_url`) gives this host for the service {service} of "
             f"`account_id` {self.account_id}: check that this machine can reach it (network, "
             "firewall, proxy).",
         )
-        return host
+        return origin
 
 
 class Authenticator(AuthBase):
@@ -250,7 +236,7 @@ class _TokenAuthenticator(Authenticator):
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self._generations: dict[str, int] = {}  # token -> generation, for generation_of
-        self._refused: AuthError | None = None
+        self._refused: FatalAPIError | None = None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add a live bearer, fetching one first if needed."""
@@ -296,12 +282,13 @@ class _TokenAuthenticator(Authenticator):
 
     def _fetch_locked(self) -> None:
         if self._refused is not None:
-            # Credentials refused once are refused for the whole run: asking again from every
-            # window thread would only hammer the login (LivePerson may lock the user).
-            raise AuthError(str(self._refused))
+            # Credentials refused once (or sent a redirect) are refused for the whole run:
+            # asking again from every window thread would only hammer the login (LivePerson
+            # may lock the user).
+            raise copy.copy(self._refused)
         try:
             token, lifetime = self._fetch()
-        except AuthError as exc:
+        except _REFUSALS as exc:
             self._refused = exc
             raise
         REDACT.add(token)
@@ -356,9 +343,8 @@ class ClientCredentialsAuthenticator(_TokenAuthenticator):
         self.client_secret = config["client_secret"]
 
     def _fetch(self) -> tuple[str, float]:
-        host = self.resolver.host(SENTINEL_SERVICE)
-        account = quote(self.resolver.account_id, safe="")
-        url = f"{service_url(host)}/sentinel/api/v2/account/{account}/app/token"
+        origin = self.resolver.host(SENTINEL_SERVICE)
+        url = hosts.url(origin, "sentinel token", account=self.resolver.account_id)
         what = "Sentinel token request"
 
         def read(response: requests.Response) -> tuple[str, float]:
@@ -369,9 +355,10 @@ class ClientCredentialsAuthenticator(_TokenAuthenticator):
 
         return self.transport.call(
             what,
-            lambda: self.transport.session.post(
+            lambda: self.transport.request(
+                "POST",
                 url,
-                timeout=self.transport.timeout,
+                what,
                 data={
                     "client_id": self.client_id,
                     "client_secret": self.client_secret,
@@ -417,9 +404,9 @@ class LoginAuthenticator(_TokenAuthenticator):
         self._cookies: requests.cookies.RequestsCookieJar | None = None
 
     def _url(self, action: str) -> str:
-        host = self.resolver.host(LOGIN_SERVICE)
-        account = quote(self.resolver.account_id, safe="")
-        return f"{service_url(host)}/api/account/{account}/{action}"
+        """The URL of `action` (login, refresh, logout) on the Login Service's host."""
+        origin = self.resolver.host(LOGIN_SERVICE)
+        return hosts.url(origin, action, account=self.resolver.account_id)
 
     def _refresh_locked(self) -> None:
         """Keep the session alive with `refresh`; log in again if LivePerson ended it."""
@@ -429,11 +416,12 @@ class LoginAuthenticator(_TokenAuthenticator):
 
     def _refresh_session(self) -> bool:
         try:
-            response = self.transport.session.post(
+            response = self.transport.request(
+                "POST",
                 self._url("refresh"),
+                "Login session refresh",
                 json={"csrf": self._csrf},
                 cookies=self._cookies,
-                timeout=self.transport.timeout,
             )
         except requests.exceptions.RequestException:
             return False
@@ -458,12 +446,7 @@ class LoginAuthenticator(_TokenAuthenticator):
 
         return self.transport.call(
             what,
-            lambda: self.transport.session.post(
-                self._url("login"),
-                params={"v": "1.3"},
-                json=self.body,
-                timeout=self.transport.timeout,
-            ),
+            lambda: self.transport.request("POST", self._url("login"), what, json=self.body),
             read,
         )
 
@@ -473,15 +456,16 @@ class LoginAuthenticator(_TokenAuthenticator):
             if self._token is None:
                 return
             try:
-                self.transport.session.post(
+                self.transport.request(
+                    "POST",
                     self._url("logout"),
+                    "Login Service logout",
                     json={"csrf": self._csrf},
                     cookies=self._cookies,
                     headers={"Authorization": f"Bearer {self._token}"},
-                    timeout=self.transport.timeout,
                 )
-            except requests.exceptions.RequestException:
-                logger.info("Logout failed; the session ends on its own")
+            except (requests.exceptions.RequestException, FatalAPIError) as exc:
+                logger.info("Logout failed (%s); the session ends on its own", describe(exc))
             self._token = self._csrf = None
             # A window thread still running after the run must not open a new session.
             self._refused = AuthError("the run has ended and logged out of the Login Service")

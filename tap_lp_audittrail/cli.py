@@ -1,16 +1,14 @@
-"""The command line's last word: an expected failure ends the run with one line saying what to fix.
+"""The command line's last word: a failure ends the run with one line saying what to fix.
 
-Every failure the tap expects (a setting or state it cannot use, credentials refused, a missing
-permission, a host it cannot reach, a refused query, retries exhausted, answers it cannot page)
-ends the process with exit code 1 and one ERROR line, the last line of stderr. No traceback at
-the default log level; at DEBUG the traceback is logged with it. Anything else is a bug and
-keeps the SDK's traceback.
+Every failure ends the process with its one ERROR line, the last line of stderr, and its exit
+code, as failures.py classifies it (the same line the Airbyte entry point sends). No traceback
+at the default log level, but for an unexpected error (a bug), whose line comes with it; at
+DEBUG the traceback is logged with every line.
 """
 
 from __future__ import annotations
 
 import atexit
-import http.client
 import json
 import logging
 import os
@@ -22,17 +20,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import requests
-from singer_sdk.exceptions import (
-    ConfigValidationError,
-    FatalAPIError,
-    RetriableAPIError,
-    StreamMapConfigError,
-)
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import SingerCommand
 
-from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
-from tap_lp_audittrail.paging import PagingError
+from tap_lp_audittrail.failures import Kind, classify
 from tap_lp_audittrail.stopping import (
     STOP,
     Interrupted,
@@ -40,86 +31,21 @@ from tap_lp_audittrail.stopping import (
     end_by_sigpipe,
     is_broken_pipe,
 )
-from tap_lp_audittrail.transport import causes, connect_failure, host_of, is_network_failure
-
-EXPECTED: tuple[type[BaseException], ...] = (
-    ConfigValidationError,
-    FatalAPIError,  # AuthError, UnreachableError, refused queries, other 4xx
-    RetriableAPIError,  # 429, 5xx, unreadable answers: after max_retry_seconds of retries
-    requests.exceptions.RequestException,  # the network, after retries
-    PagingError,
-    StreamMapConfigError,  # `stream_maps` the SDK refuses
-)
 
 #: The SDK's own line when a stream's sync raises: it names a stream that is often not the
 #: cause (the first one selected), and the tap's own line follows.
 _SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
 
-_RETRIED = (
-    "after retrying for up to `max_retry_seconds`: try again later (a new run resumes from "
-    "the last bookmark), or raise `max_retry_seconds`"
-)
-
-
-def failure_line(exc: BaseException) -> str:
-    """One line for an expected failure: what happened, and what to fix."""
-    if isinstance(exc, ConfigValidationError):
-        problems = [str(e) for e in exc.errors]
-        line = f"{exc}: {'; '.join(problems)}" if problems else str(exc)
-    elif isinstance(exc, AuthError | UnreachableError | PagingError):
-        line = str(exc)
-    elif isinstance(exc, StreamMapConfigError):
-        line = (
-            f"`stream_maps`: {str(exc).rstrip('.')}. A map naming a stream that is not "
-            "selected fails so (an SDK trap): name in `stream_maps` only the streams you select "
-            "(docs/troubleshooting.md, Known SDK traps)"
-        )
-    elif isinstance(exc, RetriableAPIError):
-        line = f"{exc}; still failing {_RETRIED}"
-    elif isinstance(exc, FatalAPIError):
-        line = (
-            f"{exc}. Not retried: the server refused the request; check `account_id`, "
-            "`domain` and the settings that shape the query (`users`, `language`, "
-            "`object_types`, `component_types`)"
-        )
-    elif isinstance(exc, requests.exceptions.RequestException):
-        request = exc.request
-        url = str(getattr(request, "url", "") or "")
-        where = host_of(url) if url else "the server"
-        retried = _RETRIED
-        if isinstance(exc, requests.exceptions.Timeout):
-            why = f"no answer within `request_timeout` ({type(exc).__name__})"
-        else:
-            why = connect_failure(exc) or _broken_connection(exc)
-            if is_network_failure(exc):
-                retried = _RETRIED.replace("max_retry_seconds", "connection_retry_seconds")
-        line = f"The connection to {where} kept failing ({why}) {retried}"
-    else:
-        line = str(exc) or type(exc).__name__
-    return " ".join(REDACT(line).split())
-
-
-def _broken_connection(exc: BaseException) -> str:
-    """How an established connection broke: reset, closed without an answer, or else."""
-    for item in causes(exc):
-        if isinstance(item, ConnectionResetError):
-            return "the server reset the connection"
-        if isinstance(item, http.client.RemoteDisconnected):
-            return "the server closed the connection without an answer"
-    return f"{type(exc).__name__}: the connection failed"
-
 
 class _DropSdkSyncError(logging.Filter):
-    """Drops the SDK's per-stream error line while an expected failure is on its way up."""
+    """Drops the SDK's per-stream error line while a failure is on its way up."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """False for the SDK's sync error line about an expected failure (below DEBUG)."""
-        if not str(record.msg).startswith(_SDK_SYNC_ERROR):
-            return True
-        if logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
-            return True
-        # The SDK logs it inside its `except` block: the exception being handled is the cause.
-        return not isinstance(sys.exc_info()[1], (*EXPECTED, Interrupted, StdoutClosed))
+        """False for the SDK's sync error line (below DEBUG): the tap's own line says it."""
+        # The tap's own line follows, with the traceback when the failure is a bug.
+        return not str(record.msg).startswith(_SDK_SYNC_ERROR) or logging.getLogger(
+            record.name
+        ).isEnabledFor(logging.DEBUG)
 
 
 def _config_paths(args: list[str]) -> list[str]:
@@ -156,7 +82,7 @@ class TapCommand(SingerCommand):
     """The SDK's command, with the tap's expected failures each ending in one line."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the command; an expected failure logs its line and exits 1."""
+        """Run the command; a failure logs its line and exits with its code."""
         drop = _DropSdkSyncError()
         for handler in logging.getLogger().handlers:
             handler.addFilter(drop)
@@ -169,9 +95,7 @@ class TapCommand(SingerCommand):
         except Exception as exc:
             if STOP.is_set():  # what the stop broke on its way
                 self.stop_with(Interrupted(STOP.signum or 0))
-            if isinstance(exc, EXPECTED):
-                self.fail_with(exc)
-            raise
+            self.fail_with(exc)
         if STOP.is_set():  # the signal came when there was nothing left to stop
             self.stop_with(Interrupted(STOP.signum or 0))
         return result
@@ -210,14 +134,15 @@ class TapCommand(SingerCommand):
         logging.disable(logging.CRITICAL)  # window threads winding down say nothing more
 
     def fail_with(self, exc: BaseException) -> NoReturn:
-        """Log the one line (with the traceback at DEBUG) and end the process."""
-        debug = self.logger.isEnabledFor(logging.DEBUG)
-        self.logger.error("%s", failure_line(exc), exc_info=exc if debug else None)
+        """Log the one line (with the traceback at DEBUG, or for a bug) and end the process."""
+        failure = classify(exc)
+        traced = failure.kind is Kind.SYSTEM or self.logger.isEnabledFor(logging.DEBUG)
+        self.logger.error("%s", failure.line, exc_info=exc if traced else None)
         for handler in logging.getLogger().handlers:
             handler.flush()
         # The line above is the last: window threads still winding down say nothing more.
         logging.disable(logging.CRITICAL)
-        sys.exit(1)
+        sys.exit(failure.exit_code)
 
 
 def run_and_exit(command: Callable[[], object]) -> NoReturn:

@@ -48,7 +48,17 @@ MAX_JUMPS = 6
 
 
 class PagingError(RuntimeError):
-    """The server's answers cannot be paged without risking a lost record."""
+    """The server's answers cannot be paged without risking a lost record.
+
+    A transient failure (failures.py): the answers changed while they were read (records
+    came, went or were reordered between two pages), and the tap stops before it could lose
+    or repeat one; a later run goes on from the last STATE and reads them again. When a
+    setting gets past it, `setting` names it, and the failure is a config one.
+    """
+
+    def __init__(self, message: str, setting: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 @dataclass
@@ -335,7 +345,7 @@ class WindowPager:
                 "were read, so offset paging through them could lose records. Raise "
                 "`page_size` above the size of that group."
             )
-            raise PagingError(msg)
+            raise PagingError(msg, setting="page_size")
         # Either read may have seen the records after the group: the second may end earlier,
         # if one before the group went meanwhile. The next page begins with the group's last
         # record, before the first later one.

@@ -8,11 +8,9 @@ import difflib
 import io
 import json
 import logging
-import re
 from collections.abc import Mapping
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
-from urllib.parse import urlsplit
 
 import click
 from singer_sdk import typing as th
@@ -20,13 +18,13 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
+from tap_lp_audittrail import hosts
 from tap_lp_audittrail.api import AuditClient
 from tap_lp_audittrail.auth import (
     AUTH_METHODS,
     SECRET_SETTINGS,
     auth_method,
     infer_auth_method,
-    is_loopback,
 )
 from tap_lp_audittrail.capture import Capture, session_hook
 from tap_lp_audittrail.capture_format import READINGS
@@ -51,10 +49,6 @@ if TYPE_CHECKING:
     from jsonschema import ValidationError
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
-HOST = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$"
-)
 STREAM_NAMES = (ALL_CHANGES_STREAM, *(e.stream for e in ELEMENTS))
 
 
@@ -123,7 +117,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "domain_api_url",
         th.StringType,
-        default="https://api.liveperson.net",
+        default=hosts.LIVEPERSON_DOMAIN_API,
         description="Base URL of LivePerson's Domain API (CSDS)",
     ),
     th.Property(
@@ -185,7 +179,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=60,
         low=1,
         high=3_600,
-        description="Seconds to wait for one answer",
+        description="Seconds one request may take, its whole answer included: an answer not in "
+        "whole by then (a server sending it byte by byte) is retried as a timeout",
+    ),
+    _ranged(
+        "max_answer_megabytes",
+        th.IntegerType,
+        default=256,
+        low=1,
+        high=4_096,
+        description="Largest answer the tap reads, in megabytes of 10^6 bytes (a page of 10,000 "
+        "records of 25 kB each weighs 250 MB): a larger answer stops the run rather than fill the "
+        "memory",
     ),
     _ranged(
         "max_retry_seconds",
@@ -477,22 +482,7 @@ def config_errors(config: Mapping[str, Any], schema: dict[str, Any] | None = Non
     validator = DEFAULT_JSONSCHEMA_VALIDATOR(schema or settings_schema())
     errors = [_schema_error(error) for error in validator.iter_errors(dict(config))]
     errors += _auth_errors(config)
-    domain = config.get("domain")
-    if isinstance(domain, str) and not HOST.match(domain):
-        errors.append(
-            "domain: give the host only, e.g. va.ac.liveperson.net (no scheme, path or spaces)"
-        )
-    url = config.get("domain_api_url")
-    if isinstance(url, str):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            errors.append("domain_api_url: give a URL such as https://api.liveperson.net")
-        elif parts.scheme == "http" and not is_loopback(parts.netloc):
-            errors.append(
-                "domain_api_url: plain http is only allowed for this machine (localhost); use https"
-            )
-        elif parts.path not in ("", "/") or parts.query:
-            errors.append("domain_api_url: give the base URL only, without path or query")
+    errors += _host_errors(config)
     dates: dict[str, dt.datetime] = {}
     for key in ("start_date", "end_date"):
         value = config.get(key)
@@ -511,6 +501,32 @@ def config_errors(config: Mapping[str, Any], schema: dict[str, Any] | None = Non
                 for name in value
                 if name not in STREAM_NAMES or name == ALL_CHANGES_STREAM
             ]
+    return errors
+
+
+#: Settings that name a host: how hosts.py reads each, and what a good value looks like.
+HOST_SETTINGS = (
+    ("domain", hosts.plain_host, "give the host only, e.g. va.ac.liveperson.net"),
+    (
+        "domain_api_url",
+        hosts.base_url,
+        f"give the base URL only, e.g. {hosts.LIVEPERSON_DOMAIN_API} (plain http only to this "
+        "machine)",
+    ),
+)
+
+
+def _host_errors(config: Mapping[str, Any]) -> list[str]:
+    """Each host setting read by the parser the requests are sent with (hosts.py)."""
+    errors = []
+    for key, parse, advice in HOST_SETTINGS:
+        value = config.get(key)
+        if not isinstance(value, str):
+            continue  # unset, or a wrong type the schema names
+        try:
+            parse(value)
+        except hosts.HostError as exc:
+            errors.append(f"{key}: {REDACT(repr(value))} {exc}; {advice}")
     return errors
 
 

@@ -9,21 +9,22 @@ name that does not resolve, a failed TLS handshake mean a wrong setting or a net
 way, and waiting `max_retry_seconds` would only hide it. The run stops at once with one line
 naming the URL, what failed and the setting the host came from (see `Transport.name_host`).
 Once a host has answered in this run, the same faults are retried like any other.
+
+Every request of the tap leaves through `Transport.request`: only for a host the host policy
+allows (hosts.py), never following a redirect, its answer read whole within `request_timeout`
+and `max_answer_megabytes` (exchange.py).
 """
 
 from __future__ import annotations
 
 import email.utils
-import errno
-import http.client
 import json
 import logging
 import math
 import random
-import ssl
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -31,11 +32,20 @@ from urllib.parse import urlsplit
 import backoff
 import msgspec
 import requests
-import urllib3
+from requests.hooks import default_hooks, dispatch_hook
 from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError, UnreachableError
+from tap_lp_audittrail.exchange import (
+    MEGABYTE,
+    WATCHDOG,
+    ExchangeTimeout,
+    WatchedAdapter,
+    read_whole,
+)
+from tap_lp_audittrail.failures import connect_failure, describe, is_network_failure
+from tap_lp_audittrail.hosts import HostPolicy, refuse_redirect
 from tap_lp_audittrail.stopping import STOP
 
 #: Seconds between looks at the stop flag during a pause.
@@ -132,45 +142,6 @@ class Throttle:
 _JITTER = random.Random()
 
 
-def is_network_failure(exc: BaseException) -> bool:
-    """Whether `exc` is a connection refused, reset or unresolvable: no answer at all.
-
-    A host that stopped answering so rarely comes back within minutes: these are retried for
-    `connection_retry_seconds`, not for the longer budget of 429 and 5xx answers.
-    """
-    if isinstance(exc, ConnectionResetError):
-        return True
-    if not isinstance(exc, requests.exceptions.ConnectionError) or isinstance(
-        exc, requests.exceptions.Timeout
-    ):
-        return False
-    return connect_failure(exc) is not None or _was_reset(exc)
-
-
-def causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc` and every exception it wraps (args, `reason`, cause, context), each once.
-
-    requests and urllib3 bury the OS's error several wrappers deep, in any of these places.
-    """
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
-
-
-def _was_reset(exc: BaseException) -> bool:
-    return any(
-        isinstance(item, ConnectionResetError | http.client.RemoteDisconnected)
-        for item in causes(exc)
-    )
-    return False
-
-
 @dataclass
 class RetryPolicy:
     """How long to wait between tries, and for how long to try at all."""
@@ -210,73 +181,26 @@ class RetryPolicy:
             exception = yield wait
 
 
-def host_of(url_or_host: str) -> str:
-    """`host[:port]` of a URL or of a bare host, lower-cased: the key hosts are known by."""
-    text = url_or_host.strip()
-    return urlsplit(text if "//" in text else f"//{text}").netloc.lower()
-
-
-def connect_failure(exc: BaseException) -> str | None:
-    """Why no connection came about, when retrying cannot help; None when it may.
-
-    Refused, a name that does not resolve, a failed TLS handshake, an unreachable proxy: these
-    say so. Timeouts, resets and answers of any status are None.
-    """
-    if isinstance(exc, requests.exceptions.SSLError):
-        return f"the TLS handshake failed ({_tls_reason(exc)})"
-    if not isinstance(exc, requests.exceptions.ConnectionError) or isinstance(
-        exc, requests.exceptions.ConnectTimeout
-    ):
-        return None
-    cause = exc.args[0] if exc.args else None
-    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError holds the cause
-    request = exc.request
-    parts = urlsplit(request.url or "") if request is not None else urlsplit("")
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return "the proxy this machine is set to use (HTTPS_PROXY, HTTP_PROXY) cannot be reached"
-    if isinstance(cause, urllib3.exceptions.NameResolutionError):
-        return f"the name {parts.hostname} does not resolve (DNS)"
-    if isinstance(cause, urllib3.exceptions.NewConnectionError):
-        error = cause.__cause__
-        if isinstance(error, OSError) and error.errno == errno.ECONNREFUSED:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            return f"connection refused (nothing listens on port {port})"
-        if isinstance(error, OSError) and error.strerror:
-            return f"no connection ({error.strerror})"
-        return "no connection"
-    return None
-
-
-def _tls_reason(exc: BaseException) -> str:
-    """The TLS library's reason (e.g. certificate verify failed: self-signed certificate)."""
-    for item in causes(exc):
-        if isinstance(item, ssl.SSLCertVerificationError):
-            return f"certificate verify failed: {item.verify_message}"
-        if isinstance(item, ssl.SSLError) and item.reason:
-            return str(item.reason).replace("_", " ").lower()
-    return "see the server's certificate and this machine's CA bundle"
-
-
-@dataclass(frozen=True)
-class HostOrigin:
-    """Where a host comes from: the setting to name if it cannot be reached, and what to check."""
-
-    setting: str
-    hint: str
-
-
 class _Session(requests.Session):
-    """A session that reads the environment's proxies and CA bundle once per host and run.
+    """The tap's session: nothing leaves for a host the policy does not allow, no redirect.
 
-    requests looks them up again for every request (every environment variable is scanned for
-    proxies, the CA bundle's path is checked on disk): some 7% of the tap's CPU in a backfill.
-    The environment does not change during a run.
+    It also reads the environment's proxies and CA bundle once per host and run: requests
+    looks them up again for every request (every environment variable is scanned for proxies,
+    the CA bundle's path is checked on disk), some 7% of the tap's CPU in a backfill. The
+    environment does not change during a run.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, hosts: HostPolicy) -> None:
         super().__init__()
+        self.hosts = hosts
         self._environment: dict[tuple[Any, ...], Any] = {}
         self._environment_lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send `request` once, to a host the policy allows: the last guard of every request."""
+        self.hosts.check(str(request.url))
+        kwargs["allow_redirects"] = False
+        return super().send(request, **kwargs)
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -295,27 +219,34 @@ class _Session(requests.Session):
 
 
 class Transport:
-    """A requests session with the tap's retry policy and the run-wide throttle.
+    """A requests session with the tap's host policy, retry policy and run-wide throttle.
 
-    It knows which hosts have answered in this run, and which setting each host came from
-    (`name_host`): a first contact that cannot succeed stops the run with an UnreachableError.
+    It knows which hosts may be asked and which setting each came from (`hosts`), and which
+    have answered in this run: a first contact that cannot succeed stops the run with an
+    UnreachableError.
     """
 
-    def __init__(self, *, timeout: float, policy: RetryPolicy, pool_size: int = 10) -> None:
-        self.session = _Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        policy: RetryPolicy,
+        pool_size: int = 10,
+        max_answer_megabytes: float = 256,
+    ) -> None:
+        self.hosts = HostPolicy()
+        self.session = _Session(self.hosts)
+        adapter = WatchedAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.session.hooks["response"].append(self._heard_from)
         self.timeout = timeout
+        self.max_answer_bytes = int(max_answer_megabytes * MEGABYTE)
         self.policy = policy
         self.retries = 0
         #: Set when the run is over: retries still under way in other threads give up.
         self.closed = threading.Event()
         self.throttle = Throttle(self.closed)
-        self._answered: set[str] = set()
-        self._origins: dict[str, HostOrigin] = {}
-        self._hosts_lock = threading.Lock()
+        self._warn_lock = threading.Lock()
         self._network_warned = -math.inf
         #: Written as `{accountId}` in the endpoints of the request metrics.
         self.account_id = ""
@@ -323,38 +254,39 @@ class Transport:
         self.stream_tag = ""
         self._metrics = metrics.get_metrics_logger()
 
-    def name_host(self, url_or_host: str, setting: str, hint: str = "") -> None:
-        """Say which setting `url_or_host` comes from, for the message if it cannot be reached.
+    def request(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+        """One exchange: `url` sent once, its answer read whole. `kwargs` as requests takes them.
 
-        The first naming of a host wins. `hint` says what to check; by default: the setting's
-        value, and that this machine can reach it.
+        The session's response hooks (the readings, a capture) see the answer once its body is
+        in. A 3xx raises RedirectError; no whole answer within `request_timeout` raises
+        ExchangeTimeout; one over `max_answer_megabytes`, AnswerTooLargeError.
         """
-        host = host_of(url_or_host)
-        if not hint:
-            hint = (
-                f"Check `{setting}` (now {url_or_host}) and that this machine can reach it "
-                "(network, firewall, proxy)."
-            )
-        with self._hosts_lock:
-            self._origins.setdefault(host, HostOrigin(setting, hint))
+        prepared = self.session.prepare_request(requests.Request(method, url, **kwargs))
+        hooks, prepared.hooks = prepared.hooks, default_hooks()
+        settings = self.session.merge_environment_settings(prepared.url, {}, True, None, None)
+        with WATCHDOG.watch(self.timeout) as exchange:
+            try:
+                response = self.session.send(prepared, timeout=self.timeout, **settings)
+                self._heard_from(response)
+                read_whole(response, what, self.max_answer_bytes)
+            except requests.exceptions.RequestException as exc:
+                if exchange.expired:
+                    msg = f"no whole answer within `request_timeout` ({self.timeout:g} s)"
+                    raise ExchangeTimeout(msg, request=prepared) from exc
+                raise
+        response = dispatch_hook("response", hooks, response)
+        refuse_redirect(response, what, self.hosts.named(str(prepared.url)))
+        return response
 
-    def has_answered(self, url_or_host: str) -> bool:
-        """Whether the host of `url_or_host` has sent any HTTP answer in this run."""
-        with self._hosts_lock:
-            return host_of(url_or_host) in self._answered
-
-    def _heard_from(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """Session hook: every answer, whatever its status, proves its host is reachable.
+    def _heard_from(self, response: requests.Response) -> None:
+        """Every answer, whatever its status, proves its host is reachable.
 
         Each answer is also the SDK's `http_request_duration` metric, tagged with its
         endpoint (the account id as `{accountId}`) and status, as the SDK's REST streams tag it.
         """
         self._measure(response)
-        hosts = {host_of(response.url or "")}
         if response.request is not None and response.request.url:
-            hosts.add(host_of(response.request.url))
-        with self._hosts_lock:
-            self._answered |= hosts - {""}
+            self.hosts.heard_from(response.request.url)
 
     def _measure(self, response: requests.Response) -> None:
         path = urlsplit(response.request.url or "").path if response.request else ""
@@ -380,10 +312,9 @@ class Transport:
         reason = connect_failure(exc)
         request = getattr(exc, "request", None)
         url = str(getattr(request, "url", "") or "")
-        if reason is None or not url or self.has_answered(url):
+        if reason is None or not url or self.hosts.has_answered(url):
             return None
-        with self._hosts_lock:
-            origin = self._origins.get(host_of(url))
+        origin = self.hosts.named(url)
         hint = (
             origin.hint
             if origin is not None
@@ -468,7 +399,7 @@ class Transport:
             return logging.DEBUG
         if exc is not None and is_network_failure(exc):
             now = time.monotonic()
-            with self._hosts_lock:
+            with self._warn_lock:
                 if now - self._network_warned < NETWORK_WARNING_EVERY:
                     return logging.DEBUG
                 self._network_warned = now
@@ -500,15 +431,6 @@ class Transport:
             return read(response)
 
         return self.retrying(attempt, what, cancelled)()
-
-
-def describe(exc: BaseException | None) -> str:
-    """A one-line reason without any request detail that could hold a secret."""
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, requests.exceptions.RequestException):
-        return f"{type(exc).__name__}: connection to the server failed or timed out"
-    return str(exc)
 
 
 def raise_for_status(response: requests.Response, what: str) -> None:

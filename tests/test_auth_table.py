@@ -21,6 +21,7 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
 )
 from tap_lp_audittrail.errors import AuthError
+from tap_lp_audittrail.hosts import base_url
 from tap_lp_audittrail.tap import config_errors
 from tap_lp_audittrail.transport import RetryPolicy, Transport
 
@@ -74,7 +75,7 @@ def test_the_table_names_each_method_once_with_its_own_authenticator():
 )
 def test_the_authenticator_is_the_tables(config, cls):
     transport = Transport(timeout=1, policy=RetryPolicy(max_retry_seconds=1, initial_wait=0))
-    resolver = DomainResolver(transport, "http://127.0.0.1:9", "1")
+    resolver = DomainResolver(transport, base_url("http://127.0.0.1:9"), "1")
     authenticator = build_authenticator({"account_id": "1", **config}, transport, resolver)
     assert type(authenticator) is cls
     name = infer_auth_method(config)
@@ -85,7 +86,7 @@ def test_the_authenticator_is_the_tables(config, cls):
 
 def test_no_method_no_authenticator():
     transport = Transport(timeout=1, policy=RetryPolicy(max_retry_seconds=1, initial_wait=0))
-    resolver = DomainResolver(transport, "http://127.0.0.1:9", "1")
+    resolver = DomainResolver(transport, base_url("http://127.0.0.1:9"), "1")
     with pytest.raises(AuthError):
         build_authenticator({"account_id": "1"}, transport, resolver)
 

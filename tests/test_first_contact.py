@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tap_lp_audittrail.errors import UnreachableError
+from tap_lp_audittrail.hosts import origin_of
 from tap_lp_audittrail.sandbox import DataSpec
 from tap_lp_audittrail.transport import RetryPolicy, Transport, read_json
 
@@ -191,7 +192,7 @@ def test_a_closed_domain_host_is_named_as_the_domain_setting(tmp_path):
 def get_json(transport: Transport, url: str) -> object:
     return transport.call(
         f"GET {url}",
-        lambda: transport.session.get(url, timeout=transport.timeout),
+        lambda: transport.request("GET", url, f"GET {url}"),
         lambda response: read_json(response, url),
     )
 
@@ -211,7 +212,7 @@ def one_answer_server() -> Iterator[tuple[str, ThreadingHTTPServer]]:
 def test_the_first_refusal_is_not_retried_whatever_the_budget():
     transport = Transport(timeout=60, policy=RetryPolicy(max_retry_seconds=900, initial_wait=5))
     url = f"http://127.0.0.1:{closed_port()}/x"
-    transport.name_host(url, "some_setting")
+    transport.hosts.allow(origin_of(url), "some_setting")
     started = time.monotonic()
     with pytest.raises(UnreachableError) as caught:
         get_json(transport, url)
@@ -226,8 +227,9 @@ def test_the_first_refusal_is_not_retried_whatever_the_budget():
 def test_a_refusal_after_the_host_answered_is_retried(one_answer_server):
     url, server = one_answer_server
     transport = Transport(timeout=5, policy=RetryPolicy(max_retry_seconds=1, initial_wait=0.05))
+    transport.hosts.allow(origin_of(url), "some_setting")
     assert get_json(transport, url) == {"baseURI": "somewhere:1"}
-    assert transport.has_answered(url)
+    assert transport.hosts.has_answered(url)
     server.shutdown()
     server.server_close()  # the port now refuses
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -238,7 +240,8 @@ def test_a_refusal_after_the_host_answered_is_retried(one_answer_server):
 def test_an_answer_of_any_status_counts_as_having_answered(sandbox_factory):
     sb = sandbox_factory(data=DataSpec(seed=3, records=20, end=END))
     transport = Transport(timeout=5, policy=RetryPolicy(max_retry_seconds=1, initial_wait=0.05))
-    response = transport.session.get(f"{sb.url}/no/such/path", timeout=5)
+    transport.hosts.allow(origin_of(sb.url), "some_setting")
+    response = transport.request("GET", f"{sb.url}/no/such/path", "GET a path the sandbox lacks")
     assert response.status_code >= 400
-    assert transport.has_answered(sb.url)
-    assert not transport.has_answered(f"http://127.0.0.1:{closed_port()}")
+    assert transport.hosts.has_answered(sb.url)
+    assert not transport.hosts.has_answered(f"http://127.0.0.1:{closed_port()}")

@@ -119,6 +119,7 @@ def test_every_range_is_in_the_schema_and_shown_everywhere(about, extractor):
         "window_days",
         "max_concurrency",
         "request_timeout",
+        "max_answer_megabytes",
         "max_retry_seconds",
         "connection_retry_seconds",
         "retry_initial_wait",

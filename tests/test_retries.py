@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 import pytest
-from requests.exceptions import ConnectionError
+from requests.exceptions import ConnectionError, Timeout
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_lp_audittrail.errors import AuthError
@@ -124,8 +124,8 @@ def test_retry_after_dates_and_garbage():
         (
             FaultRule("slow_body", at=range(1, 10_000), delay=5),
             {"request_timeout": 1},
-            ConnectionError,
-            "timed out",
+            Timeout,
+            "no whole answer within `request_timeout` (1 s)",
         ),
         (FaultRule("429", at=range(1, 10_000), retry_after=0.3), {}, RetriableAPIError, "429"),
     ],
