@@ -72,19 +72,30 @@ RETRIABLE = (
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date.
+
+    None when there is none to honour: absent, negative, not a finite number, not a date.
+    A date in the past is 0.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def throttled_pause(retry_after: float | None) -> float:
+    """The pause after a 429: Retry-After, but never less than LivePerson's second."""
+    return max(TOO_MANY_REQUESTS_FLOOR, retry_after or 0.0)
 
 
 def server_message(response: requests.Response) -> str:
@@ -172,9 +183,10 @@ class RetryPolicy:
             wait = base * _JITTER.uniform(0.8, 1.2)  # jitter, so threads do not retry in step
             if isinstance(exception, ThrottledError):
                 floor = exception.retry_after
+                if exception.status == 429:
+                    floor = throttled_pause(floor)
                 if floor is None:
-                    floor = TOO_MANY_REQUESTS_FLOOR if exception.status == 429 else 0.0
-                    wait = max(wait, floor)
+                    pass  # a 5xx without a Retry-After to honour: LivePerson's schedule
                 else:
                     wait = floor + min(base, floor * 0.1) * _JITTER.random()
             step += 1
@@ -427,7 +439,7 @@ class Transport:
                 # Pause every thread now, not once this one has reached its backoff handler:
                 # requests sent in between would land inside the server's Retry-After.
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                self.throttle.pause(TOO_MANY_REQUESTS_FLOOR if retry_after is None else retry_after)
+                self.throttle.pause(throttled_pause(retry_after))
             return read(response)
 
         return self.retrying(attempt, what, cancelled)()

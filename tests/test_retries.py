@@ -21,6 +21,7 @@ from tap_lp_audittrail.transport import Throttle, parse_retry_after
 
 from ._reliability import AUDIT, catalog_for, note, run_inproc, run_process
 from .helpers import END, assert_same_records, tap_config
+from .hostile import Answer, forward
 
 SMALL = DataSpec(seed=31, records=300, end=END)
 
@@ -51,14 +52,14 @@ def _gaps_after(sb, kind: str) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("concurrency", [1, 4])
 @pytest.mark.parametrize(
     ("kind", "retry_after", "floor"),
-    [("429", 0.6, 0.6), ("429", 1, 1.0), ("503", 0.5, 0.5), ("429", None, 1.0)],
-    ids=["429-RA-0.6", "429-RA-1", "503-RA-0.5", "429-no-RA"],
+    [("429", 0.6, 1.0), ("429", 1.5, 1.5), ("503", 0.5, 0.5), ("429", None, 1.0)],
+    ids=["429-RA-0.6", "429-RA-1.5", "503-RA-0.5", "429-no-RA"],
 )
 def test_retry_after_is_never_undercut(
     sandbox_factory, monkeypatch, kind, retry_after, floor, concurrency
 ):
-    """The retry of a throttled page comes at least Retry-After later (1 s after a 429 that
-    names none), and a 429 pauses every thread, not only the one that got it."""
+    """The retry of a throttled page comes at least Retry-After later, and never less than
+    LivePerson's second after a 429; a 429 pauses every thread, not only the one that got it."""
     sb = sandbox_factory(
         data=SMALL, faults=[FaultRule(kind, at={3, 8}, retry_after=retry_after)], seed=1
     )
@@ -108,11 +109,38 @@ def test_retry_after_is_never_undercut(
 def test_retry_after_dates_and_garbage():
     assert parse_retry_after("2") == 2.0
     assert parse_retry_after("0.25") == 0.25
-    assert parse_retry_after("-3") == 0.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
+    assert parse_retry_after("0") == 0.0
+    for nothing_to_honour in ("-3", "nan", "NaN", "inf", "-inf", "1e999", "soon", "", None):
+        assert parse_retry_after(nothing_to_honour) is None, nothing_to_honour
+    assert parse_retry_after("Mon, 01 Jan 1990 00:00:00 GMT") == 0.0  # a date gone by
     in_a_minute = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))
     assert 55 <= (parse_retry_after(in_a_minute) or 0) <= 61
+
+
+@pytest.mark.parametrize("retry_after", ["-5", "nan", "inf", "0", "0.2", "soon", None])
+def test_a_429_is_followed_by_a_second_of_quiet_whatever_its_retry_after(
+    hostile, sandbox, retry_after
+):
+    """A hostile server's Retry-After (negative, not a number, zero, or none) never brings
+    the next request sooner than LivePerson's second after a 429; the page is then read."""
+    throttled = itertools.count()
+    server: list = []
+
+    def script(seen):
+        if seen.path.endswith("/baseURI.json"):
+            return Answer.json({"baseURI": server[0].host_port})
+        if seen.path.endswith("/metadata/audit") and next(throttled) == 0:
+            headers = {} if retry_after is None else {"Retry-After": retry_after}
+            return Answer(429, b"slow down", headers)
+        return forward(seen, sandbox.url)
+
+    server.append(hostile(script))
+    config = tap_config(sandbox, auth="bearer", domain_api_url=server[0].url, max_concurrency=1)
+    outcome = run_inproc(config)
+    assert outcome.error is None, repr(outcome.error)
+    assert_same_records(outcome.run.stream(AUDIT), sandbox.ground_truth())
+    pages = [seen for seen in server[0].seen if seen.path.endswith("/metadata/audit")]
+    assert pages[1].at - pages[0].at >= 1.0, f"{pages[1].at - pages[0].at:.3f} s after the 429"
 
 
 @pytest.mark.parametrize(
