@@ -276,6 +276,7 @@ class Transport:
         prepared = self.session.prepare_request(requests.Request(method, url, **kwargs))
         hooks, prepared.hooks = prepared.hooks, default_hooks()
         settings = self.session.merge_environment_settings(prepared.url, {}, True, None, None)
+        msg = f"no whole answer within `request_timeout` ({self.timeout:g} s)"
         with WATCHDOG.watch(self.timeout) as exchange:
             try:
                 response = self.session.send(prepared, timeout=self.timeout, **settings)
@@ -283,9 +284,13 @@ class Transport:
                 read_whole(response, what, self.max_answer_bytes)
             except requests.exceptions.RequestException as exc:
                 if exchange.expired:
-                    msg = f"no whole answer within `request_timeout` ({self.timeout:g} s)"
                     raise ExchangeTimeout(msg, request=prepared) from exc
                 raise
+            exchange.end()
+        if exchange.expired:
+            # An answer that ends where the server closes the connection (no length, not
+            # chunked) looks whole when the watchdog shut it: it may be cut anywhere.
+            raise ExchangeTimeout(msg, request=prepared)
         response = dispatch_hook("response", hooks, response)
         refuse_redirect(response, what, self.hosts.named(str(prepared.url)))
         return response

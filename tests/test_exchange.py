@@ -150,6 +150,17 @@ def test_a_status_line_dripped_a_byte_at_a_time_ends_at_request_timeout(dripping
     assert time.monotonic() - started < 1 + 1.5
 
 
+def test_an_answer_cut_at_the_deadline_is_never_taken_for_a_whole_one(hostile):
+    """An answer without a length, that ends where the server closes: the watchdog's shutdown
+    looks like its end. What came so far parses (a JSON object and spaces), yet it is a
+    timeout, retried as one, never a short answer."""
+    server = hostile(lambda seen: Answer(200, iter([b'{"data": 1}', *[b" "] * 100]), drip=0.1))
+    transport = Transport(timeout=1, policy=RetryPolicy(max_retry_seconds=0))
+    transport.hosts.allow(origin_of(server.url), "some_setting")
+    with pytest.raises(ExchangeTimeout):
+        transport.request("GET", f"{server.url}/page", "GET a page")
+
+
 def test_a_normal_answer_is_read_whole_and_handed_to_the_response_hooks(sandbox):
     """The session's hooks (the readings, a capture) see each answer once it is whole."""
     transport = Transport(timeout=5, policy=RetryPolicy())
