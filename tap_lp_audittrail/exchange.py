@@ -38,6 +38,9 @@ CHUNK_BYTES = 64 * 1024
 #: connection opened after the first).
 AGAIN_AFTER = 0.05
 MEGABYTE = 1_000_000
+#: `max_answer_megabytes` by default: a page of 10,000 records of 25 kB each weighs 250 MB, and
+#: reading an answer costs about four times its size in memory (docs/reliability.md).
+DEFAULT_MAX_ANSWER_MEGABYTES = 256
 
 
 class ExchangeTimeout(requests.exceptions.ReadTimeout):

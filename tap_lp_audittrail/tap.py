@@ -30,6 +30,7 @@ from tap_lp_audittrail.capture import Capture, session_hook
 from tap_lp_audittrail.capture_format import READINGS
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
 from tap_lp_audittrail.errors import REDACT, install_redaction
+from tap_lp_audittrail.exchange import DEFAULT_MAX_ANSWER_MEGABYTES
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import configured_range, connection_test, run_read
 from tap_lp_audittrail.readings import log_report
@@ -185,7 +186,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     _ranged(
         "max_answer_megabytes",
         th.IntegerType,
-        default=256,
+        default=DEFAULT_MAX_ANSWER_MEGABYTES,
         low=1,
         high=4_096,
         description="Largest answer the tap reads, in megabytes of 10^6 bytes (a page of 10,000 "

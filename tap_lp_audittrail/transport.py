@@ -2,12 +2,14 @@
 
 LivePerson's guidance: never retry a 4xx but 429; wait at least a second after a 429; retry a
 5xx after 5, 10 and 15 s, then back off longer (2, 4, 8 min). A Retry-After is honoured and
-never undercut. The whole retry time of one call is bounded by `max_retry_seconds`.
+never undercut (one that is negative or not a finite number counts as none), and a 429 pauses
+the run for at least a second whatever it says. The whole retry time of one call is bounded
+by `max_retry_seconds`.
 
 The first contact with a host is not retried when it cannot succeed: a refused connection, a
 name that does not resolve, a failed TLS handshake mean a wrong setting or a network in the
 way, and waiting `max_retry_seconds` would only hide it. The run stops at once with one line
-naming the URL, what failed and the setting the host came from (see `Transport.name_host`).
+naming the URL, what failed and the setting the host came from (`HostPolicy.allow`).
 Once a host has answered in this run, the same faults are retried like any other.
 
 Every request of the tap leaves through `Transport.request`: only for a host the host policy
@@ -38,6 +40,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_lp_audittrail.errors import REDACT, ServerAnswerError, ThrottledError, UnreachableError
 from tap_lp_audittrail.exchange import (
+    DEFAULT_MAX_ANSWER_MEGABYTES,
     MEGABYTE,
     WATCHDOG,
     ExchangeTimeout,
@@ -244,7 +247,7 @@ class Transport:
         timeout: float,
         policy: RetryPolicy,
         pool_size: int = 10,
-        max_answer_megabytes: float = 256,
+        max_answer_megabytes: float = DEFAULT_MAX_ANSWER_MEGABYTES,
     ) -> None:
         self.hosts = HostPolicy()
         self.session = _Session(self.hosts)
