@@ -16,7 +16,12 @@ The rules, first match wins (`RULES`): an error that names the setting to change
 `setting` attribute: a host never reached, a redirect, an answer past the size limit, a group
 of ties larger than a page) is a config failure, whatever its class. A host that never answered
 is a wrong setting or a network in the way: the user must act (config); one that answered and
-then stopped answering is transient. The reading of network errors (`connect_failure`,
+then stopped answering is transient. `stream_maps` the SDK refuses is config: the user's maps
+name a stream the selection leaves out, and only they can change that. A PagingError is
+transient: the server's answers changed while a window was paged (records came, went or were
+reordered), the tap stopped before it could lose or repeat one, and a later run reads them
+again; unless it names `page_size` (ties past a page, reordered on every request), which only
+a setting gets past. The reading of network errors (`connect_failure`,
 `is_network_failure`, `describe`) lives here too, for the transport's retry lines and for these.
 """
 
