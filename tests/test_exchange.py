@@ -147,7 +147,7 @@ def test_a_status_line_dripped_a_byte_at_a_time_ends_at_request_timeout(dripping
     started = time.monotonic()
     with pytest.raises(ExchangeTimeout, match="request_timeout"):
         transport.request("GET", url, "GET a dripping server")
-    assert time.monotonic() - started < 1 + 1.5
+    assert time.monotonic() - started < 1 + 5  # without a deadline: never
 
 
 def test_an_answer_cut_at_the_deadline_is_never_taken_for_a_whole_one(hostile):
