@@ -33,7 +33,7 @@ from tap_lp_audittrail.auth import (
 from tap_lp_audittrail.concurrency import Slots
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
-from tap_lp_audittrail.paging import ServerTraits
+from tap_lp_audittrail.paging import ServerTraits, count_contradiction
 from tap_lp_audittrail.query import AuditQuery
 from tap_lp_audittrail.readings import RunReadings
 from tap_lp_audittrail.records import (
@@ -271,10 +271,26 @@ class AuditClient:
         if status == 400:
             raise QueryRefusedError(label, f"HTTP 400: {server_message(response)}")
         raise_for_status(response, label)
+        if status >= 300:
+            # Never a page: read as one, its body could pass for "no changes".
+            msg = f"{label}: HTTP {status}: the audit endpoint answers pages with 200 only"
+            raise FatalAPIError(msg)
         zone = ZoneInfo(query.timezone)
-        plain = rows_of_plain_page(response.content, zone)
-        if plain is not None:
-            return plain, _total(response.headers.get("X-Total-Count"))
+        rows = rows_of_plain_page(response.content, zone)
+        if rows is None:
+            rows = self._rows_of(response, zone, label)
+        total = _total(response.headers.get("X-Total-Count"))
+        problem = count_contradiction(total, len(rows), query.offset)
+        if problem is not None:
+            raise ServerAnswerError(f"{label}: {problem}", response)
+        return rows, total
+
+    def _rows_of(self, response: requests.Response, zone: ZoneInfo, label: str) -> list[Row]:
+        """The records of an answer not exactly as documented, field by field: or why not.
+
+        An answer that holds no list of records is malformed, never an empty page: read as
+        "no changes", it would move every bookmark past the records it did not show.
+        """
         body = read_json(response, label)
         if not isinstance(body, dict):
             msg = f"{label}: the answer is JSON but not an object"
@@ -290,10 +306,9 @@ class AuditClient:
         if records is ...:
             msg = f"{label}: the answer has no data.auditData"
             raise ServerAnswerError(msg, response)
-        if records is None:
-            records = []
         if not isinstance(records, list):
-            msg = f"{label}: data.auditData is not a list"
+            kind = "null" if records is None else f"a JSON {_json_kind(records)}"
+            msg = f"{label}: data.auditData is {kind}, not a list of records"
             raise ServerAnswerError(msg, response)
         rows = []
         for number, raw in enumerate(records):
@@ -302,7 +317,7 @@ class AuditClient:
             except MalformedRecordError as exc:
                 msg = f"{label}: record {number} of the page: {exc}"
                 raise ServerAnswerError(msg, response) from None
-        return rows, _total(response.headers.get("X-Total-Count"))
+        return rows
 
     def _observe_date(self, header: str | None) -> None:
         instant = server_time(header)
@@ -366,6 +381,15 @@ class AuditClient:
         self.closed = True
         self.authenticator.close()
         self.transport.closed.set()
+
+
+def _json_kind(value: object) -> str:
+    """The JSON name of a decoded value's type."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "object" if isinstance(value, dict) else "string"
 
 
 def _total(header: str | None) -> int | None:

@@ -86,6 +86,31 @@ class ServerTraits:
                 )
 
 
+def count_contradiction(total: int | None, served: int, offset: int) -> str | None:
+    """Why an answer's X-Total-Count cannot be read either way, or None when it can.
+
+    The count is the page's size, or the total of matching records: a count unequal to the
+    page is a total, and a total is never below the records up to the page's end, nor above
+    the offset of an empty page (records there would be on it). Such an answer is malformed;
+    an empty one read as the window's end would lose the records its count announces.
+    """
+    if total is None or total == served:
+        return None
+    if served == 0:
+        if total <= offset:
+            return None
+        return (
+            f"an empty page at offset {offset}, while its X-Total-Count {total} counts records "
+            "from there on"
+        )
+    if total < offset + served:
+        return (
+            f"X-Total-Count {total} is neither the page's size ({served}) nor a total of at "
+            f"least the {offset + served} records up to the page's end"
+        )
+    return None
+
+
 class WindowPager:
     """Decides which page to ask for next in one window, and which records to emit."""
 

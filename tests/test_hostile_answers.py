@@ -1,0 +1,121 @@
+"""A server that answers what no page can be: the run stops with one line, and loses nothing.
+
+A hostile server on loopback stands in front of the sandbox (the tap's `domain` names it): it
+passes every request on, and breaks the answers of the windows from a date on. Whatever it
+sends instead, the run is never told "no changes": it retries, then stops with one ERROR line,
+its last STATE holds no bookmark past the records it wrote, and a run from that STATE against
+the sandbox itself completes the trail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+
+from tap_lp_audittrail.sandbox import Sandbox
+
+from ._reliability import AUDIT, Process, Union, catalog_for, run_process
+from .helpers import assert_same_records, tap_config
+from .hostile import Answer, HostileServer, Seen, forward
+
+AUDIT_PATH = "/configuration/metadata/audit"
+#: Windows from this date on get the broken answer; those before it are the sandbox's.
+BROKEN_FROM = "2026-06-01"
+_FROM_DATE = re.compile(r'fromDate: "(\d{4}-\d{2}-\d{2})"')
+
+
+def from_date(seen: Seen) -> str:
+    """The fromDate of an audit request's query."""
+    match = _FROM_DATE.search(seen.json()["query"])
+    assert match, seen.body[:300]
+    return match.group(1)
+
+
+class Front:
+    """The hostile server in front of a sandbox; `broken` decides what an audit request gets."""
+
+    def __init__(self, sb: Sandbox, hostile: Callable[..., HostileServer]) -> None:
+        self.sb = sb
+        self.broken: Callable[[Seen], Answer | None] = lambda seen: None
+        self.server = hostile(self._answer)
+
+    def _answer(self, seen: Seen) -> Answer:
+        if seen.path.endswith(AUDIT_PATH):
+            answer = self.broken(seen)
+            if answer is not None:
+                return answer
+        return forward(seen, self.sb.url)
+
+    def config(self, **settings: object) -> dict:
+        """A config whose audit requests reach this server (a bearer: the host is no secret)."""
+        return tap_config(
+            self.sb, "bearer", domain=self.server.host_port, max_retry_seconds=1, **settings
+        )
+
+
+def last_error(process: Process) -> str:
+    lines = process.stderr.strip().splitlines()
+    assert lines, "the run said nothing"
+    assert "Traceback" not in process.stderr, process.stderr[-3000:]
+    assert "| ERROR" in lines[-1], process.stderr[-3000:]
+    return lines[-1]
+
+
+def assert_no_bookmark_past_what_was_written(process: Process) -> None:
+    """Every STATE's bookmark is at or before the last record written before it."""
+    newest = ""
+    for line in process.lines:
+        if '"type":"RECORD"' in line.replace(" ", "") and f'"{AUDIT}"' in line:
+            newest = max(newest, re.search(r'"changeDate":\s*"([^"]+)"', line).group(1))
+        elif '"type":"STATE"' in line.replace(" ", ""):
+            mark = re.search(r'"replication_key_value":\s*"([^"]+)"', line)
+            if mark is not None:
+                assert mark.group(1) <= newest, f"bookmark {mark.group(1)} past {newest or 'none'}"
+
+
+def _json(value: object, status: int = 200, **headers: str) -> Callable[[Seen], Answer]:
+    return lambda seen: Answer.json(value, status, **headers)
+
+
+#: What a broken window gets instead of its page, and words of the run's last line.
+NOT_A_PAGE: dict[str, tuple[Callable[[Seen], Answer], str]] = {
+    "auditData null": (_json({"data": {"auditData": None}}), "auditData is null"),
+    "auditData an object": (_json({"data": {"auditData": {}}}), "auditData is a JSON object"),
+    "no auditData": (_json({"data": {}}), "no data.auditData"),
+    "a record that is not an object": (
+        _json({"data": {"auditData": [1, 2]}}),
+        "not an object",
+    ),
+    "an empty page whose count announces records": (
+        _json({"data": {"auditData": []}}, **{"X-Total-Count": "480"}),
+        "X-Total-Count 480 counts records",
+    ),
+    "an empty page answered 300": (_json({"data": {"auditData": []}}, 300), "HTTP 300"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_A_PAGE))
+def test_an_answer_holding_no_page_stops_the_run_and_a_rerun_loses_nothing(
+    sandbox, hostile, tmp_path, case
+):
+    breaker, words = NOT_A_PAGE[case]
+    front = Front(sandbox, hostile)
+    front.broken = lambda seen: breaker(seen) if from_date(seen) >= BROKEN_FROM else None
+    config = front.config(max_concurrency=1)
+    catalog = catalog_for(config)
+    failed = run_process(tmp_path / "failed", config, catalog=catalog)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert words in last_error(failed)
+    assert_no_bookmark_past_what_was_written(failed)
+    first = failed.parsed()
+    assert first.stream(AUDIT), "no window before the broken ones was written"
+
+    front.broken = lambda seen: None
+    rerun = run_process(tmp_path / "rerun", config, catalog=catalog, state=first.final_state)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    union = Union()
+    union.add(first.stream(AUDIT))
+    union.add(rerun.parsed().stream(AUDIT))
+    assert_same_records(union.records, sandbox.ground_truth(), what=case)
