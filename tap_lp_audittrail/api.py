@@ -202,7 +202,7 @@ class AuditClient:
                 rows, total = self.transport.call(
                     label,
                     functools.partial(self._post, query, priority),
-                    functools.partial(self._read_page, query=query, label=label),
+                    functools.partial(self._read_page, query=query, label=label, window=window),
                     cancelled,
                 )
             except UnauthorizedError as exc:
@@ -248,8 +248,18 @@ class AuditClient:
             )
 
     def _read_page(
-        self, response: requests.Response, query: AuditQuery, label: str
+        self,
+        response: requests.Response,
+        query: AuditQuery,
+        label: str,
+        window: Window | None = None,
     ) -> tuple[list[Row], int | None]:
+        """The records of one answer and its X-Total-Count, or the error to retry or stop with.
+
+        `window`, when given, is the one asked for: an answer holding a change no reading of
+        its dates can hold is another window's answer, and read as this one's it would show
+        this window's changes as none.
+        """
         status = response.status_code
         if status < 300:
             self._observe_date(response.headers.get("Date"))
@@ -281,6 +291,8 @@ class AuditClient:
             rows = self._rows_of(response, zone, label)
         total = _total(response.headers.get("X-Total-Count"))
         problem = count_contradiction(total, len(rows), query.offset)
+        if problem is None and window is not None and rows:
+            problem = window.foreign(rows[0].instant) or window.foreign(rows[-1].instant)
         if problem is not None:
             raise ServerAnswerError(f"{label}: {problem}", response)
         return rows, total
