@@ -39,8 +39,10 @@ from tap_lp_audittrail.readings import RunReadings
 from tap_lp_audittrail.records import (
     API_FIELDS,
     UTC,
+    FieldTypes,
     MalformedRecordError,
     Row,
+    json_kind,
     parse_utc,
     rows_of_plain_page,
     to_row,
@@ -140,6 +142,8 @@ class AuditClient:
         self.host_time = parse_utc(str(pinned)) if pinned else dt.datetime.now(tz=UTC)
         #: What the run's answers show of the API's open questions (readings.py).
         self.readings = RunReadings()
+        #: Record fields the server sent with another type than documented (each told once).
+        self.field_types = FieldTypes()
         #: Told of every audit window read to its end (a capture lists them: docs/capture.md).
         self.note_window: Callable[[Window, list[int], int], None] | None = None
 
@@ -319,13 +323,13 @@ class AuditClient:
             msg = f"{label}: the answer has no data.auditData"
             raise ServerAnswerError(msg, response)
         if not isinstance(records, list):
-            kind = "null" if records is None else f"a JSON {_json_kind(records)}"
+            kind = "null" if records is None else f"a JSON {json_kind(records)}"
             msg = f"{label}: data.auditData is {kind}, not a list of records"
             raise ServerAnswerError(msg, response)
         rows = []
         for number, raw in enumerate(records):
             try:
-                rows.append(to_row(raw, zone))
+                rows.append(to_row(raw, zone, self.field_types))
             except MalformedRecordError as exc:
                 msg = f"{label}: record {number} of the page: {exc}"
                 raise ServerAnswerError(msg, response) from None
@@ -393,15 +397,6 @@ class AuditClient:
         self.closed = True
         self.authenticator.close()
         self.transport.closed.set()
-
-
-def _json_kind(value: object) -> str:
-    """The JSON name of a decoded value's type."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "object" if isinstance(value, dict) else "string"
 
 
 def _total(header: str | None) -> int | None:

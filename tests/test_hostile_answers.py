@@ -195,3 +195,34 @@ def test_a_server_answering_the_same_page_again_stops_the_run_naming_the_window(
     union.add(first.stream(AUDIT))
     union.add(rerun.parsed().stream(AUDIT))
     assert_same_records(union.records, sandbox.ground_truth(), what=case)
+
+
+def test_record_fields_of_another_type_are_kept_as_json_text_with_one_warning_each(
+    sandbox, hostile, tmp_path
+):
+    """Every record's oldValue a list and newValue an object: each record keeps them as JSON
+    text, and each field is warned of once in the whole run, not once per record. On dd2ab9d:
+    Python's text (`['On', True]`) and no word of it."""
+    front = Front(sandbox, hostile)
+
+    def odd_types(seen: Seen) -> Answer:
+        answer = forward(seen, sandbox.url)
+        body = json.loads(answer.body)
+        for record in body["data"]["auditData"]:
+            record["oldValue"] = ["On", True]
+            record["newValue"] = {"x": [1, None]}
+        return dataclasses.replace(answer, body=json.dumps(body).encode())
+
+    front.broken = odd_types
+    config = front.config()
+    process = run_process(tmp_path, config, catalog=catalog_for(config))
+    assert process.returncode == 0, process.stderr[-3000:]
+    run = process.parsed()
+    records = run.stream(AUDIT)
+    assert len(records) == len(sandbox.ground_truth())
+    assert {(r["oldValue"], r["newValue"]) for r in records} == {
+        ('["On", true]', '{"x": [1, null]}')
+    }
+    warnings = [line for line in run.stderr.splitlines() if "| WARNING" in line]
+    assert sum("Record field oldValue: the server sent a JSON list" in w for w in warnings) == 1
+    assert sum("Record field newValue: the server sent a JSON object" in w for w in warnings) == 1
