@@ -1,5 +1,5 @@
 """Bad state: a state file that is not JSON, or not a state this tap writes, stops the real CLI
-with a clear message naming what is wrong, before any request."""
+with one clear line naming the file and the field, before any request."""
 
 from __future__ import annotations
 
@@ -11,11 +11,25 @@ import pytest
 from ._reliability import note, tap_command
 from .helpers import tap_config
 
+GOOD = {
+    "replication_key": "changeDate",
+    "replication_key_value": "2026-10-01T00:00:00.000000+00:00",
+    "reread_from": "2026-09-30T23:55:00.000000+00:00",
+    "seen": ["22268e0554d982310cd57adc17348f61"],
+}
+
+
+def bookmark(stream: str = "audit_trail", **fields: object) -> str:
+    """A state holding one bookmark this tap could write, but for `fields`."""
+    return json.dumps({"bookmarks": {stream: {**GOOD, **fields}}})
+
+
+#: case -> (the state file's text, words of the ERROR line: the field it names)
 BAD_STATES = {
     "garbage JSON": ('{"bookmarks": {"audit_trail": ', "state"),
     "empty file": ("", "state"),
     "a list": ("[]", "state"),
-    "bookmarks a list": ('{"bookmarks": []}', "state.bookmarks"),
+    "bookmarks a list": ('{"bookmarks": []}', "bookmarks: expected an object"),
     "bookmark a string": ('{"bookmarks": {"audit_trail": "2025-01-01"}}', "audit_trail"),
     "bookmark a number": (
         '{"bookmarks": {"audit_trail": {"replication_key_value": 1735689600}}}',
@@ -28,6 +42,40 @@ BAD_STATES = {
     "bookmark an impossible date": (
         '{"bookmarks": {"users": {"replication_key_value": "2025-02-30T00:00:00Z"}}}',
         "replication_key_value",
+    ),
+    # On dd2ab9d each of the following ran: a traceback, or a run steered wrong.
+    "seen holding an object": (
+        bookmark(seen=[1, {"a": 1}]),
+        'bookmarks.audit_trail.seen[1]: expected a string, got an object, {"a": 1}',
+    ),
+    "seen a string": (bookmark(seen="abc"), "bookmarks.audit_trail.seen: expected a list"),
+    "reread_from not a date": (
+        bookmark(reread_from="garbage"),
+        "bookmarks.audit_trail.reread_from: 'garbage' is not a date-time",
+    ),
+    "reread_from a number": (
+        bookmark(reread_from=5),
+        "bookmarks.audit_trail.reread_from: expected a string or null, got a number, 5",
+    ),
+    "a bookmark of year 1": (
+        bookmark("users", replication_key_value="0001-01-01", reread_from=None),
+        "bookmarks.users.replication_key_value: '0001-01-01' is before 1970",
+    ),
+    "another replication key": (
+        bookmark(replication_key="objectName"),
+        "bookmarks.audit_trail.replication_key: 'objectName'; this tap's is 'changeDate'",
+    ),
+    "the SDK's progress markers a number": (
+        bookmark(progress_markers=5),
+        "bookmarks.audit_trail.progress_markers: expected an object",
+    ),
+    "the SDK's partitions a number": (
+        bookmark(partitions=5),
+        "bookmarks.audit_trail.partitions: expected a list",
+    ),
+    "Meltano's form, seen holding a list": (
+        json.dumps({"singer_state": json.loads(bookmark("skills", seen=[["x"]]))}),
+        "singer_state.bookmarks.skills.seen[0]: expected a string",
     ),
 }
 
@@ -42,6 +90,7 @@ def test_bad_state_is_refused_clearly(sandbox, tmp_path, case):
     assert proc.returncode not in (0, None)
     errors = [line for line in proc.stderr.splitlines() if "| ERROR" in line]
     assert any(named in line for line in errors), proc.stderr[-3000:]
+    assert any(f"--state {tmp_path / 'state.json'}" in line for line in errors), errors
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert not proc.stdout.strip()
     assert sum(sandbox.stats.requests.values()) == 0
@@ -67,3 +116,4 @@ def test_a_good_state_is_taken(sandbox, tmp_path):
     ]
     assert records
     assert min(r["changeDate"] for r in records) >= "2026-09-30T23:55"
+
