@@ -3,13 +3,14 @@ with one clear line naming the file and the field, before any request."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 
 import pytest
 
-from ._reliability import note, tap_command
-from .helpers import tap_config
+from ._reliability import AUDIT, Process, catalog_for, note, run_process, tap_command
+from .helpers import END, tap_config
 
 GOOD = {
     "replication_key": "changeDate",
@@ -117,3 +118,54 @@ def test_a_good_state_is_taken(sandbox, tmp_path):
     assert records
     assert min(r["changeDate"] for r in records) >= "2026-09-30T23:55"
 
+
+#: The sandbox's clock, what its answers' `Date` headers say, in the tests below.
+SERVER_NOW = END + dt.timedelta(hours=1)
+
+
+def run_with_bookmarks(sandbox, tmp_path, streams: dict[str, str]) -> Process:
+    """A run of the CLI from a state with these bookmarks, every one of these streams selected."""
+    sandbox.set_clock(SERVER_NOW)
+    config = tap_config(sandbox)
+    state = {"bookmarks": {name: {**GOOD, "replication_key_value": value, "reread_from": None}
+                           for name, value in streams.items()}}  # fmt: skip
+    return run_process(tmp_path, config, state=state, catalog=catalog_for(config, streams))
+
+
+#: case -> (bookmark of `users`, whether the run stops); `audit_trail`'s is ordinary.
+FUTURE = {
+    "a day past the server's clock": (SERVER_NOW + dt.timedelta(days=1), False),
+    "three days past it": (SERVER_NOW + dt.timedelta(days=3), True),
+    "the year 9999": (dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc), True),
+}
+
+
+@pytest.mark.parametrize("case", list(FUTURE))
+def test_a_bookmark_from_the_future_stops_the_run_before_any_record(sandbox, tmp_path, case):
+    """On dd2ab9d: exit 0, and `users` keeps its bookmark, emitting nothing, forever."""
+    ahead, stops = FUTURE[case]
+    run = run_with_bookmarks(
+        sandbox,
+        tmp_path,
+        {"audit_trail": "2026-10-01T00:00:00+00:00", "users": ahead.isoformat()},
+    )
+    records = run.parsed().records
+    if not stops:
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert records[AUDIT]
+        return
+    assert run.returncode == 1, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert "| ERROR" in last, run.stderr[-3000:]
+    assert "bookmarks.users.replication_key_value" in last
+    assert "days past the server's clock (2026-11-01T01:00:00+00:00" in last
+    assert not records, "a record was written before the bookmark was refused"
+
+
+def test_a_bookmark_from_the_future_is_told_when_nothing_else_is_read(sandbox, tmp_path):
+    """Past the end of the range, the bookmark alone would end the run with nothing read: one
+    request learns the server's clock."""
+    run = run_with_bookmarks(sandbox, tmp_path, {"audit_trail": "9999-12-31T00:00:00+00:00"})
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "bookmarks.audit_trail.replication_key_value: 9999-12-31" in run.stderr
+    assert sandbox.stats.requests["audit"] == 1
