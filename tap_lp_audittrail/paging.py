@@ -111,6 +111,8 @@ def count_contradiction(total: int | None, served: int, offset: int) -> str | No
     """
     if total is None or total == served:
         return None
+    if total < 0:
+        return f"X-Total-Count {total} is negative: neither a page's size nor a total"
     if served == 0:
         if total <= offset:
             return None

@@ -18,7 +18,7 @@ import pytest
 
 from tap_lp_audittrail.sandbox import Readings, Sandbox
 
-from ._reliability import AUDIT, Process, Union, catalog_for, run_process
+from ._reliability import AUDIT, Process, Union, catalog_for, note, run_process
 from .helpers import assert_same_records, tap_config
 from .hostile import Answer, HostileServer, Seen, forward
 
@@ -77,12 +77,25 @@ def assert_no_bookmark_past_what_was_written(process: Process) -> None:
                 assert mark.group(1) <= newest, f"bookmark {mark.group(1)} past {newest or 'none'}"
 
 
-def _json(value: object, status: int = 200, **headers: str) -> Callable[[Seen], Answer]:
-    return lambda seen: Answer.json(value, status, **headers)
+Breaker = Callable[[Seen, str], Answer]
+
+
+def _json(value: object, status: int = 200, **headers: str) -> Breaker:
+    return lambda seen, sandbox_url: Answer.json(value, status, **headers)
+
+
+def _counted(count: str) -> Breaker:
+    """The sandbox's own page, with another X-Total-Count."""
+
+    def answer(seen: Seen, sandbox_url: str) -> Answer:
+        page = forward(seen, sandbox_url)
+        return dataclasses.replace(page, headers={**page.headers, "X-Total-Count": count})
+
+    return answer
 
 
 #: What a broken window gets instead of its page, and words of the run's last line.
-NOT_A_PAGE: dict[str, tuple[Callable[[Seen], Answer], str]] = {
+NOT_A_PAGE: dict[str, tuple[Breaker, str]] = {
     "auditData null": (_json({"data": {"auditData": None}}), "auditData is null"),
     "auditData an object": (_json({"data": {"auditData": {}}}), "auditData is a JSON object"),
     "no auditData": (_json({"data": {}}), "no data.auditData"),
@@ -95,6 +108,7 @@ NOT_A_PAGE: dict[str, tuple[Callable[[Seen], Answer], str]] = {
         "X-Total-Count 480 counts records",
     ),
     "an empty page answered 300": (_json({"data": {"auditData": []}}, 300), "HTTP 300"),
+    "its page, counted -5": (_counted("-5"), "X-Total-Count -5 is neither the page's size"),
 }
 
 
@@ -104,13 +118,16 @@ def test_an_answer_holding_no_page_stops_the_run_and_a_rerun_loses_nothing(
 ):
     breaker, words = NOT_A_PAGE[case]
     front = Front(sandbox, hostile)
-    front.broken = lambda seen: breaker(seen) if from_date(seen) >= BROKEN_FROM else None
+    front.broken = lambda seen: (
+        breaker(seen, sandbox.url) if from_date(seen) >= BROKEN_FROM else None
+    )
     config = front.config(max_concurrency=1)
     catalog = catalog_for(config)
     failed = run_process(tmp_path / "failed", config, catalog=catalog)
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert words in last_error(failed)
     assert_no_bookmark_past_what_was_written(failed)
+    asked = sum(seen.path.endswith(AUDIT_PATH) for seen in front.server.seen)
     first = failed.parsed()
     assert first.stream(AUDIT), "no window before the broken ones was written"
 
@@ -121,6 +138,14 @@ def test_an_answer_holding_no_page_stops_the_run_and_a_rerun_loses_nothing(
     union.add(first.stream(AUDIT))
     union.add(rerun.parsed().stream(AUDIT))
     assert_same_records(union.records, sandbox.ground_truth(), what=case)
+    note(
+        "hostile",
+        case=case,
+        seconds=round(failed.seconds, 1),
+        audit_requests=asked,
+        before=len(first.stream(AUDIT)),
+        after=len(union.records) - len(first.stream(AUDIT)),
+    )
 
 
 def first_page_of_its_window(front: Front) -> Callable[[Seen], Answer | None]:
@@ -183,8 +208,8 @@ def test_a_server_answering_the_same_page_again_stops_the_run_naming_the_window(
     assert re.search(r"window (\[|\d{4}-\d\d-\d\d\.\.)", line), line
     assert words in line
     # Malformed answers are retried for `max_retry_seconds` (1 s): requests are few still.
-    audit = [seen for seen in front.server.seen if seen.path.endswith(AUDIT_PATH)]
-    assert len(audit) < 200
+    asked = sum(seen.path.endswith(AUDIT_PATH) for seen in front.server.seen)
+    assert asked < 200
     assert_no_bookmark_past_what_was_written(failed)
 
     front.broken = lambda seen: None
@@ -195,6 +220,14 @@ def test_a_server_answering_the_same_page_again_stops_the_run_naming_the_window(
     union.add(first.stream(AUDIT))
     union.add(rerun.parsed().stream(AUDIT))
     assert_same_records(union.records, sandbox.ground_truth(), what=case)
+    note(
+        "hostile",
+        case=case,
+        seconds=round(failed.seconds, 1),
+        audit_requests=asked,
+        before=len(first.stream(AUDIT)),
+        after=len(union.records) - len(first.stream(AUDIT)),
+    )
 
 
 def test_record_fields_of_another_type_are_kept_as_json_text_with_one_warning_each(

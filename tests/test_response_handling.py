@@ -164,7 +164,7 @@ def _count_fits(header: str | None, served: int, offset: int) -> bool:
         return True  # unreadable: ignored
     if count is None or count == served:
         return True
-    return count >= offset + served and (served > 0 or count <= offset)
+    return count >= 0 and (count <= offset if served == 0 else count >= offset + served)
 
 
 def check(status: int, body: bytes, header: dict[str, str]) -> str:
@@ -200,6 +200,7 @@ def check(status: int, body: bytes, header: dict[str, str]) -> str:
 @example(status=200, body=b"[" * 100_000 + b"]" * 100_000, header={})
 @example(status=500, body=b"[" * 100_000 + b"]" * 100_000, header={})
 @example(status=200, body=b'{"data": {"auditData": null}}', header={"X-Total-Count": "x"})
+@example(status=200, body=b'{"data": {"auditData": []}}', header={"X-Total-Count": "-5"})
 @example(
     status=200,
     body=b'{"data": {"auditData": [{"changeDate": "9999-12-31 23:59:59-05:00"}]}}',
@@ -280,6 +281,7 @@ COUNTS = {
     "an empty page whose count announces records from its offset on": (0, 0, "500", False),
     "an empty page past the end of its count": (0, 600, "500", True),
     "an empty page, count 0": (0, 0, "0", True),
+    "an empty page, a negative count": (0, 0, "-1", False),
     "a count below the records served": (10, 0, "3", False),
     "a negative count": (10, 0, "-5", False),
     "a count of 0 beside records": (10, 0, "0", False),
