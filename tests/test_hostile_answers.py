@@ -108,7 +108,7 @@ NOT_A_PAGE: dict[str, tuple[Breaker, str]] = {
         "X-Total-Count 480 counts records",
     ),
     "an empty page answered 300": (_json({"data": {"auditData": []}}, 300), "HTTP 300"),
-    "its page, counted -5": (_counted("-5"), "X-Total-Count -5 is neither the page's size"),
+    "its page, counted -5": (_counted("-5"), "X-Total-Count -5 is negative"),
 }
 
 
