@@ -1,10 +1,12 @@
-"""A server that answers what no page can be: the run stops with one line, and loses nothing.
+"""A server that answers what no page can be, or the same page again: the run stops with one
+line naming the window, and loses nothing.
 
 A hostile server on loopback stands in front of the sandbox (the tap's `domain` names it): it
-passes every request on, and breaks the answers of the windows from a date on. Whatever it
-sends instead, the run is never told "no changes": it retries, then stops with one ERROR line,
-its last STATE holds no bookmark past the records it wrote, and a run from that STATE against
-the sandbox itself completes the trail.
+passes every request on, and breaks the answers it is told to. An answer that holds no page is
+never read as "no changes", and a window whose pages stop bringing new records does not go on:
+the run retries what may mend, then stops with one ERROR line, its STATEs hold no bookmark
+past the records it wrote, and a run from its last STATE against the sandbox itself completes
+the trail. Record fields of another type are kept as JSON text, with one WARNING each.
 """
 
 from __future__ import annotations
