@@ -32,14 +32,16 @@ from tap_lp_audittrail.auth import (
 from tap_lp_audittrail.concurrency import Slots
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
-from tap_lp_audittrail.paging import ServerTraits
+from tap_lp_audittrail.paging import ServerTraits, count_contradiction
 from tap_lp_audittrail.query import AuditQuery
 from tap_lp_audittrail.readings import RunReadings
 from tap_lp_audittrail.records import (
     API_FIELDS,
     UTC,
+    FieldTypes,
     MalformedRecordError,
     Row,
+    json_kind,
     parse_utc,
     rows_of_plain_page,
     to_row,
@@ -143,6 +145,8 @@ class AuditClient:
         self.host_time = parse_utc(str(pinned)) if pinned else dt.datetime.now(tz=UTC)
         #: What the run's answers show of the API's open questions (readings.py).
         self.readings = RunReadings()
+        #: Record fields the server sent with another type than documented (each told once).
+        self.field_types = FieldTypes()
         #: Told of every audit window read to its end (a capture lists them: docs/capture.md).
         self.note_window: Callable[[Window, list[int], int], None] | None = None
 
@@ -202,7 +206,7 @@ class AuditClient:
                 rows, total = self.transport.call(
                     label,
                     functools.partial(self._post, query, priority, label),
-                    functools.partial(self._read_page, query=query, label=label),
+                    functools.partial(self._read_page, query=query, label=label, window=window),
                     cancelled,
                 )
             except UnauthorizedError as exc:
@@ -249,8 +253,18 @@ class AuditClient:
             )
 
     def _read_page(
-        self, response: requests.Response, query: AuditQuery, label: str
+        self,
+        response: requests.Response,
+        query: AuditQuery,
+        label: str,
+        window: Window | None = None,
     ) -> tuple[list[Row], int | None]:
+        """The records of one answer and its X-Total-Count, or the error to retry or stop with.
+
+        `window`, when given, is the one asked for: an answer holding a change no reading of
+        its dates can hold is another window's answer, and read as this one's it would show
+        this window's changes as none.
+        """
         status = response.status_code
         if status < 300:
             self._observe_date(response.headers.get("Date"))
@@ -272,10 +286,28 @@ class AuditClient:
         if status == 400:
             raise QueryRefusedError(label, f"HTTP 400: {server_message(response)}")
         raise_for_status(response, label)
+        if status >= 300:
+            # Never a page: read as one, its body could pass for "no changes".
+            msg = f"{label}: HTTP {status}: the audit endpoint answers pages with 200 only"
+            raise FatalAPIError(msg)
         zone = ZoneInfo(query.timezone)
-        plain = rows_of_plain_page(response.content, zone)
-        if plain is not None:
-            return plain, _total(response.headers.get("X-Total-Count"))
+        rows = rows_of_plain_page(response.content, zone)
+        if rows is None:
+            rows = self._rows_of(response, zone, label)
+        total = _total(response.headers.get("X-Total-Count"))
+        problem = count_contradiction(total, len(rows), query.offset)
+        if problem is None and window is not None and rows:
+            problem = window.foreign(rows[0].instant) or window.foreign(rows[-1].instant)
+        if problem is not None:
+            raise ServerAnswerError(f"{label}: {problem}", response)
+        return rows, total
+
+    def _rows_of(self, response: requests.Response, zone: ZoneInfo, label: str) -> list[Row]:
+        """The records of an answer not exactly as documented, field by field: or why not.
+
+        An answer that holds no list of records is malformed, never an empty page: read as
+        "no changes", it would move every bookmark past the records it did not show.
+        """
         body = read_json(response, label)
         if not isinstance(body, dict):
             msg = f"{label}: the answer is JSON but not an object"
@@ -291,19 +323,18 @@ class AuditClient:
         if records is ...:
             msg = f"{label}: the answer has no data.auditData"
             raise ServerAnswerError(msg, response)
-        if records is None:
-            records = []
         if not isinstance(records, list):
-            msg = f"{label}: data.auditData is not a list"
+            kind = "null" if records is None else f"a JSON {json_kind(records)}"
+            msg = f"{label}: data.auditData is {kind}, not a list of records"
             raise ServerAnswerError(msg, response)
         rows = []
         for number, raw in enumerate(records):
             try:
-                rows.append(to_row(raw, zone))
+                rows.append(to_row(raw, zone, self.field_types))
             except MalformedRecordError as exc:
                 msg = f"{label}: record {number} of the page: {exc}"
                 raise ServerAnswerError(msg, response) from None
-        return rows, _total(response.headers.get("X-Total-Count"))
+        return rows
 
     def _observe_date(self, header: str | None) -> None:
         instant = server_time(header)

@@ -24,6 +24,9 @@ The rules, each with a test in tests/test_bookmarks.py:
 - When the read is complete, it has handled everything before ``min(server_start, end)``: the
   quiet stream's bookmark moves there even with no change of its own, so it does not re-read
   its history next time.
+- A bookmark loaded more than FUTURE_TOLERANCE past the server's clock (the `Date` of the
+  read's first answer) was not written by a run of this tap: the run stops before it writes a
+  record (read.py), rather than keep it, and emit nothing, forever.
 - `seen` keeps only ids at or after `reread_from`. Ids loaded from a state have no known instant
   until the read meets them again; those the read never meets again, once it has gone past the
   loaded `read_to`, are gone from the server and are dropped.
@@ -39,6 +42,9 @@ from typing import Any
 from tap_lp_audittrail.records import format_utc, parse_utc
 
 REPLICATION_KEY = "changeDate"
+#: How far past the server's clock a loaded bookmark may be: a run's bookmarks never pass it
+#: (the end of a complete read is the server's time); two days leave room for any skew.
+FUTURE_TOLERANCE = dt.timedelta(days=2)
 
 
 @dataclass
@@ -72,6 +78,13 @@ class Bookmark:
         reread_from = parse_utc(str(again)) if again else read_to - lookback
         seen: dict[str, dt.datetime | None] = dict.fromkeys(state.get("seen") or ())
         return cls(read_to, min(reread_from, read_to), seen, read_to, read_to)
+
+    def ahead_of(self, server_time: dt.datetime) -> dt.timedelta | None:
+        """How far the loaded bookmark is past `server_time`, if more than FUTURE_TOLERANCE."""
+        loaded = self.previous_read_to
+        if loaded is None or loaded - server_time <= FUTURE_TOLERANCE:
+            return None
+        return loaded - server_time
 
     def start(self, floor: dt.datetime) -> dt.datetime:
         """Where this stream's records begin in this run: `reread_from`, or `floor` (start_date)."""

@@ -74,6 +74,8 @@ ELEMENTS: tuple[Element, ...] = (
 )
 
 ALL_CHANGES_STREAM = "audit_trail"
+#: Every stream of the tap, in discovery's order.
+STREAM_NAMES: tuple[str, ...] = (ALL_CHANGES_STREAM, *(e.stream for e in ELEMENTS))
 
 
 def _norm(object_type: str) -> str:

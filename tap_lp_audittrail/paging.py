@@ -10,10 +10,13 @@ the page, and records can appear or expire between two requests. The pager there
   whole group (records come in order), however many records before it came or went between
   the two requests, so every group is read whole in one answer;
 - re-aligns when the next page does not begin before that group (records inserted before it
-  are skipped, records gone before it make it step back);
+  are skipped, records gone before it make it step back), MAX_BACKTRACKS times in a row at
+  most each way;
 - reads a group that fills a page twice and accepts it only if both reads agree record for
   record, in the same order when either read took more than one answer (a server that
-  reorders ties cannot be paged through such a group);
+  reorders ties cannot be paged through such a group). In the first read, a page after a
+  full one is asked from the last record read and must begin with it (with any record of the
+  group if the group ends in it); a group is held in memory, MAX_GROUP_RECORDS at most;
 - given `seek_to` (the run's start, inside the first window's dates), jumps over the records
   before it once the total is known, to an offset guessed from the time; a page that begins
   with a record before `seek_to` proves nothing at or after it was jumped over (records come
@@ -22,6 +25,15 @@ the page, and records can appear or expire between two requests. The pager there
   is known, or on a record at or past `stop_at()`: an instant from which every record is in the
   next window's answer (the read passes it in; the window's own UTC bounds are not trusted,
   since the server may read the dates in another zone).
+
+Every window ends. Each answer brings records the window has not handed on yet, or is one of
+a bounded number of steps towards them (back, forward, a jump, a group's second read, no
+longer than its first); a window whose pages stop bringing new records stops the run with a
+PagingError naming the window: a server that answers the same page whatever the offset,
+pages of records already read, or more pages than its X-Total-Count allows. An answer whose
+count contradicts its own page is malformed before the pager sees it (`count_contradiction`,
+checked with every answer in api.py). Identical records of one instant are the one case
+where the same page again cannot be told from the next: the group bound ends it.
 
 It hands on every record it reads, in order, each changeDate group whole; which of them the
 run emits is the read's decision (read.py).
@@ -42,7 +54,10 @@ from tap_lp_audittrail.windows import Window
 
 logger = logging.getLogger("tap-lp-audittrail.paging")
 
+#: Steps back (records vanished) or forward (records appeared) in a row, looking for a group.
 MAX_BACKTRACKS = 20
+#: Records of one changeDate group held in memory to be read whole.
+MAX_GROUP_RECORDS = 50_000
 #: Jumps towards `seek_to` in one window, each guessed from the one before.
 MAX_JUMPS = 6
 
@@ -96,6 +111,33 @@ class ServerTraits:
                 )
 
 
+def count_contradiction(total: int | None, served: int, offset: int) -> str | None:
+    """Why an answer's X-Total-Count cannot be read either way, or None when it can.
+
+    The count is the page's size, or the total of matching records: a count unequal to the
+    page is a total, and a total is never below the records up to the page's end, nor above
+    the offset of an empty page (records there would be on it). Such an answer is malformed;
+    an empty one read as the window's end would lose the records its count announces.
+    """
+    if total is None or total == served:
+        return None
+    if total < 0:
+        return f"X-Total-Count {total} is negative: neither a page's size nor a total"
+    if served == 0:
+        if total <= offset:
+            return None
+        return (
+            f"an empty page at offset {offset}, while its X-Total-Count {total} counts records "
+            "from there on"
+        )
+    if total < offset + served:
+        return (
+            f"X-Total-Count {total} is neither the page's size ({served}) nor a total of at "
+            f"least the {offset + served} records up to the page's end"
+        )
+    return None
+
+
 class WindowPager:
     """Decides which page to ask for next in one window, and which records to emit."""
 
@@ -122,6 +164,8 @@ class WindowPager:
         self.skipped_shifted = 0
         self._held: dt.datetime | None = None  # instant of the group the next page starts with
         self._backtracks = 0
+        #: Pages in a row that held only records before the group they were asked for.
+        self._passes = 0
         #: Records the pager stepped back over: read again before the group, not new.
         self._rewound = 0
         self._big: list[Row] | None = None  # a group larger than a page, being read
@@ -133,7 +177,10 @@ class WindowPager:
         self._big_first_read: list[bytes] | None = None
         self._big_first_pages = 0  # answers the first read came in
         self._big_after: dt.datetime | None = None  # the first instant after it, once seen
-        self._short: int | None = None  # the size of the last page, if it was short
+        #: Whether the next page was asked from the group's last record read (it must begin so).
+        self._big_follows = False
+        #: The size of the last page, if it was short, and the offset just past it.
+        self._short: tuple[int, int] | None = None
 
     def next_request(self) -> tuple[int, int]:
         """(offset, first) of the next request."""
@@ -150,9 +197,13 @@ class WindowPager:
         _check_ascending(rows, self.window)
         largest_before = self.traits.max_served
         self.traits.observe(total, served)
-        if self._short is not None and served:
-            self.traits.learn_cap(self._short)
-        self._short = served if 0 < served < self.first else None
+        short = self._short
+        if short is not None and self.offset + served > short[1]:
+            # Records past the end of a short page: it was the server's cap, not the end.
+            self.traits.learn_cap(short[0])
+            if self.traits.cap == 1:
+                raise PagingError(self._one_record())
+        self._short = (served, self.offset + served) if 0 < served < self.first else None
         if self._big is not None:
             return self._accept_big(rows, total)
         if self._safe is not None and not self._landed(rows):
@@ -177,7 +228,7 @@ class WindowPager:
             # was asked from): the next page would be this one again. Read it by plain offsets.
             self._big, self._big_start, self._big_instant = rows[cut:], start + cut, last
             self._big_pages, self._big_full, self._big_after = 1, served >= self.first, None
-            self.offset = start + len(rows)
+            self._next_in_group(start + len(rows), served)
             return rows[:cut]
         self._held = last
         self.offset = start + cut - 1  # the record before the group: see _align
@@ -270,18 +321,28 @@ class WindowPager:
             )
         if skip == len(rows):
             if skip == 1:
+                raise PagingError(self._one_record())
+            self._passes += 1
+            if self._passes > MAX_BACKTRACKS:
                 msg = (
-                    f"window {self.window}: the server answered one record where {self.first} "
-                    "were asked for; paging needs two or more in an answer, to see that no "
-                    "record before a page boundary came or went, so the run stops rather than "
-                    "risk a gap"
+                    f"window {self.window}: {MAX_BACKTRACKS + 1} pages in a row held only "
+                    f"records before the changes at {held.isoformat()} they were asked for "
+                    "(records kept appearing before them, or the server does not page by "
+                    "offset); rerun to resume"
                 )
                 raise PagingError(msg)
             self.offset += skip - 1  # the next page begins before the group again
             return None
         self._held = None
-        self._backtracks = self._rewound = 0
+        self._backtracks = self._passes = self._rewound = 0
         return skip, rows[skip:]
+
+    def _one_record(self) -> str:
+        return (
+            f"window {self.window}: the server answered one record where {self.first} were "
+            "asked for; paging needs two or more in an answer, to see that no record before a "
+            "page boundary came or went, so the run stops rather than risk a gap"
+        )
 
     def _may_continue(self, served: int, total: int | None, largest_before: int) -> bool:
         """Whether a page after this one may hold records."""
@@ -309,19 +370,36 @@ class WindowPager:
         return read == first
 
     def _accept_big(self, rows: list[Row], total: int | None) -> list[Row]:
-        """Read a group that fills a page by plain offsets, twice, and compare."""
+        """Read a group that fills a page by plain offsets, twice, and compare.
+
+        Each page after a read's first is asked from the last record read, and must begin
+        with it: a server that does not page by offset (the same page again), or ties in
+        another order, or records come or gone, would otherwise pass unseen, or feed the group
+        the same records again and again.
+        """
         big, instant = self._big, self._big_instant
         assert big is not None
-        same = [row for row in rows if row.instant == instant]
-        big.extend(same)
-        self._big_pages += bool(same)
-        later = len(same) < len(rows)
+        assert instant is not None
+        served = len(rows)
+        if self._big_follows:
+            rows = self._after_overlap(rows, big, instant)
+        elif rows and rows[0].instant < instant:
+            raise PagingError(self._not_following(rows, instant))
+        count = next((i for i, row in enumerate(rows) if row.instant != instant), len(rows))
+        big.extend(rows[:count])
+        self._big_pages += bool(count)
+        self._bound_group(big, instant)
+        later = count < len(rows)
         if later:
-            after = rows[len(same)].instant
+            after = rows[count].instant
             self._big_after = after if self._big_after is None else min(self._big_after, after)
-        if not later and self._may_continue(len(rows), total, self.traits.max_served):
-            self.offset += len(rows)
+        if not later and self._may_continue(served, total, self.traits.max_served):
+            if not rows:
+                # Nothing after the record it was asked from, while its count says there is.
+                raise PagingError(self._one_record())
+            self._next_in_group(self.offset + served, served)
             return []
+        self._big_follows = False
         read = [content_key(row.record) for row in big]
         if self._big_first_read is None and (self._big_pages > 1 or self._big_full):
             # A group read in one full answer is read again too: the answer after it was asked
@@ -338,14 +416,7 @@ class WindowPager:
             self._big, self.offset, self._big_pages = [], self._big_start, 0
             return []
         if self._big_first_read is not None and not self._same_group(read):
-            msg = (
-                f"window {self.window}: {len(big)} records share the instant {instant}, too "
-                f"many for one page of {self.first}, and two reads of them differ: the server "
-                "orders ties differently on every request, or records came or went while they "
-                "were read, so offset paging through them could lose records. Raise "
-                "`page_size` above the size of that group."
-            )
-            raise PagingError(msg, setting="page_size")
+            raise PagingError(self._reads_differ(len(big), instant), setting="page_size")
         # Either read may have seen the records after the group: the second may end earlier,
         # if one before the group went meanwhile. The next page begins with the group's last
         # record, before the first later one.
@@ -356,6 +427,80 @@ class WindowPager:
         self.offset = self._big_start + len(big) - 1
         self._held = following
         return big
+
+    def _after_overlap(self, rows: list[Row], big: list[Row], instant: dt.datetime) -> list[Row]:
+        """A page asked from the group's last record read, without that record.
+
+        If the group goes on in the page, it must begin with that record: a group over several
+        answers is only read right in the server's one order. If the group ends in the page,
+        with any of the group's records (ties may come in another order on every request).
+        """
+        if rows and big and rows[0].instant == instant:
+            first = content_key(rows[0].record)
+            goes_on = len(rows) > 1 and rows[1].instant == instant
+            if first == content_key(big[-1].record) or (
+                not goes_on and first in {content_key(row.record) for row in big}
+            ):
+                return rows[1:]
+        raise PagingError(self._not_following(rows, instant))
+
+    def _next_in_group(self, end: int, served: int) -> None:
+        """Ask a group's next page after a page of `served` records ending before `end`.
+
+        In the first read, after a full page, from its last record, which the next page must
+        begin with (see _accept_big). After a short page, from `end`: it asks whether the
+        short page was the server's cap, and a page beginning with the record before would
+        tell nothing (it is there either way; of ties in another order, it may not come
+        first). The second read is compared with the first record for record: plain offsets.
+        """
+        cap = self.traits.cap
+        full = served >= self.first or (cap is not None and served >= cap)
+        self._big_follows = full and served >= 2 and self._big_first_read is None
+        self.offset = end - 1 if self._big_follows else end
+
+    def _bound_group(self, big: list[Row], instant: dt.datetime) -> None:
+        """Stop a group read that cannot be right, or would grow without end."""
+        first = self._big_first_read
+        if first is not None and len(big) > len(first):
+            raise PagingError(  # the second read is longer
+                self._reads_differ(len(big), instant), setting="page_size"
+            )
+        if len(big) > MAX_GROUP_RECORDS:
+            msg = (
+                f"window {self.window}: more than {MAX_GROUP_RECORDS:,} records share the "
+                f"instant {instant}; a group is read whole, in memory, and the run stops "
+                "rather than hold more (a server answering the same records for every offset "
+                "looks so too)"
+            )
+            raise PagingError(msg)
+
+    def _reads_differ(self, size: int, instant: dt.datetime) -> str:
+        return (
+            f"window {self.window}: {size} records share the instant {instant}, too many for "
+            f"one page of {self.first}, and two reads of them differ: the server orders ties "
+            "differently on every request, or records came or went while they were read, so "
+            "offset paging through them could lose records. Raise `page_size` above the size "
+            "of that group."
+        )
+
+    def _not_following(self, rows: list[Row], instant: dt.datetime) -> str:
+        """Why a page asked inside a group larger than a page cannot be its continuation."""
+        if self._big_follows:
+            asked = f"the last record read (offset {self.offset}, a change at {instant})"
+        else:
+            asked = f"the first of the changes at {instant} (offset {self.offset})"
+        if not rows:
+            found = "is empty"
+        elif rows[0].instant == instant:
+            found = "begins with another change of that instant"
+        else:
+            found = f"begins with a change at {rows[0].instant}"
+        return (
+            f"window {self.window}: the page asked from {asked} {found}: the server orders "
+            "ties differently on every request, does not page by offset, or records came or "
+            "went meanwhile, so offset paging could lose records. If more changes than a page "
+            f"({self.first}) share that instant, raise `page_size` above their number."
+        )
 
 
 def _check_ascending(rows: list[Row], window: Window) -> None:

@@ -38,6 +38,7 @@ from tap_lp_audittrail import readings, sdk_shim
 from tap_lp_audittrail.bookmarks import Bookmark
 from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order, lanes_for
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
+from tap_lp_audittrail.inputs import unusable
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
 from tap_lp_audittrail.records import UTC, IdAssigner, Row, parse_utc
@@ -381,7 +382,11 @@ class FanOut:
         self.first_synced: Stream | None = None
 
     def run(self, read: TrailRead) -> None:
-        """Emit every change of `read`, writing STATE after its windows and at its end."""
+        """Emit every change of `read`, writing STATE after its windows and at its end.
+
+        At the first item, the server's clock is known (the `Date` of an answer): a bookmark
+        from the future stops the run before any record is written (check_bookmarks).
+        """
         for name, target in self.targets.items():
             sdk_shim.write_schema(target.stream)
             logger.info("%s: reading from %s", name, target.start.isoformat())
@@ -391,9 +396,13 @@ class FanOut:
         ids = IdAssigner()
         position: dt.datetime | None = None
         items = iter(read)
+        unchecked = True
         try:
             STOP.check()
             for item in items:
+                if unchecked and read.client.server_start is not None:
+                    check_bookmarks(self.targets, read.client.server_start)
+                    unchecked = False
                 if isinstance(item, Checkpoint):
                     if item.position is not None:
                         position = item.position
@@ -573,6 +582,25 @@ class FanOut:
             self._since_state = 0
 
 
+def check_bookmarks(targets: Mapping[str, Target], server_time: dt.datetime) -> None:
+    """Stop the run if a loaded bookmark is past the server's clock (bookmarks.py)."""
+    problems = []
+    for name, target in targets.items():
+        ahead = target.bookmark.ahead_of(server_time)
+        if ahead is None:
+            continue
+        loaded = target.bookmark.previous_read_to
+        assert loaded is not None
+        problems.append(
+            f"state: bookmarks.{name}.replication_key_value: {loaded.isoformat()} is "
+            f"{ahead.days:,} days past the server's clock ({server_time.isoformat()}, the Date "
+            "of its answer): no run of this tap writes a bookmark ahead of it, and from there "
+            "the stream would read nothing; fix it or start without state"
+        )
+    if problems:
+        raise unusable("State", problems)
+
+
 def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
     """The run's one read for every selected stream: plan it, fan it out, write its state."""
     config = tap.config
@@ -600,6 +628,11 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
         return
     start = min(target.start for target in targets.values())
     if start >= end:
+        # The bookmarks are past the end: one answer tells whether they are past the server's
+        # clock too (a state no run of this tap wrote, which would read nothing forever).
+        client.fetch_page(WHAT, Window(floor_day(end) - DAY, floor_day(end)), 0, 1, ())
+        if client.server_start is not None:
+            check_bookmarks(targets, client.server_start)
         logger.info(
             "Nothing to read: start %s is not before end %s", start.isoformat(), end.isoformat()
         )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import logging
 import operator
 import re
+import threading
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -13,6 +16,7 @@ import msgspec
 from singer_sdk import typing as th
 
 UTC = dt.timezone.utc
+logger = logging.getLogger("tap-lp-audittrail")
 
 #: The API's record fields, under the API's own names, in the order the API documents them.
 API_FIELDS: tuple[str, ...] = (
@@ -172,10 +176,64 @@ class IdAssigner:
         return digest.hexdigest()[:32]
 
 
-def _text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return str(value).lower() if isinstance(value, bool) else str(value)
+#: Fields the API documents as text (the others: `originatorIsLpa`, a boolean).
+TEXT_FIELDS: tuple[str, ...] = tuple(f for f in API_FIELDS if f != "originatorIsLpa")
+
+
+def json_kind(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "list" if isinstance(value, list) else "object"
+
+
+class FieldTypes:
+    """Record fields the server sent with a type the API does not document, told once a run.
+
+    A value is never dropped: a text field keeps its value as JSON text (`[1, 2]`, `true`),
+    the boolean flag reads the text "true" as true. One WARNING per field and run says so
+    (never the value: it may name a person).
+    """
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+        self._lock = threading.Lock()
+
+    def unexpected(self, field: str, value: object) -> None:
+        """Note that `field` came as `value`'s type; the first time, say so."""
+        with self._lock:
+            if field in self._told:
+                return
+            self._told.add(field)
+        documented = "a boolean" if field == "originatorIsLpa" else "text"
+        kept = (
+            "read as true when it is the text 'true', else false"
+            if field == "originatorIsLpa"
+            else "kept as JSON text"
+        )
+        logger.warning(
+            "Record field %s: the server sent a JSON %s where the API documents %s; %s (said "
+            "once per field and run)",
+            field,
+            json_kind(value),
+            documented,
+            kept,
+        )
+
+
+def _text(value: object) -> str:
+    """A value the API documents as text, sent as another JSON type: its JSON text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # a decoded JSON number's repr is its JSON text
+    return json.dumps(value, ensure_ascii=False)
 
 
 #: Zones in which a rendered time is already UTC: changeDate is rewritten, not converted.
@@ -199,20 +257,27 @@ def _utc_text(value: object, zone: ZoneInfo) -> tuple[dt.datetime, str]:
     return instant, format_utc(instant)
 
 
-def to_row(raw: object, zone: ZoneInfo) -> Row:
-    """An API record as the tap emits it (without `id`), with its instant."""
+def to_row(raw: object, zone: ZoneInfo, types: FieldTypes | None = None) -> Row:
+    """An API record as the tap emits it (without `id`), with its instant.
+
+    `types` is told of every field of another type than the API documents.
+    """
     if not isinstance(raw, dict):
         msg = f"a record is {type(raw).__name__}, not an object"
         raise MalformedRecordError(msg)
     instant, text = _utc_text(raw.get("changeDate"), zone)
     record: dict[str, Any] = {field: raw.get(field) for field in API_FIELDS}
-    for field, value in record.items():
+    for field in TEXT_FIELDS:
+        value = record[field]
         if value is not None and type(value) is not str:
             record[field] = _text(value)
-    lpa = raw.get("originatorIsLpa")
-    record["originatorIsLpa"] = (
-        lpa if lpa is None or isinstance(lpa, bool) else (str(lpa).strip().casefold() == "true")
-    )
+            if types is not None:
+                types.unexpected(field, value)
+    lpa = record["originatorIsLpa"]
+    if lpa is not None and not isinstance(lpa, bool):
+        record["originatorIsLpa"] = str(lpa).strip().casefold() == "true"
+        if types is not None:
+            types.unexpected("originatorIsLpa", lpa)
     record["changeDate"] = text
     return Row(instant, record)
 

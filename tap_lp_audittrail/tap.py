@@ -7,7 +7,6 @@ import datetime as dt
 import difflib
 import io
 import json
-import logging
 from collections.abc import Mapping
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -29,8 +28,16 @@ from tap_lp_audittrail.auth import (
 from tap_lp_audittrail.capture import Capture, session_hook
 from tap_lp_audittrail.capture_format import READINGS
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.errors import REDACT, install_redaction
 from tap_lp_audittrail.exchange import DEFAULT_MAX_ANSWER_MEGABYTES
+from tap_lp_audittrail.inputs import (
+    catalog_errors,
+    note_missing_bookmarks,
+    state_errors,
+    unusable,
+    unwrap_state,
+)
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import configured_range, connection_test, run_read
 from tap_lp_audittrail.readings import log_report
@@ -39,7 +46,6 @@ from tap_lp_audittrail.sdk_shim import ConfigCheckedTap
 from tap_lp_audittrail.stopping import STOP
 from tap_lp_audittrail.streams import (
     ALL_CHANGES_STREAM,
-    ELEMENTS,
     AllChangesStream,
     ElementStream,
     ObjectTypeIndex,
@@ -50,7 +56,6 @@ if TYPE_CHECKING:
     from jsonschema import ValidationError
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
-STREAM_NAMES = (ALL_CHANGES_STREAM, *(e.stream for e in ELEMENTS))
 
 
 def _secret(name: str, description: str) -> th.Property:
@@ -83,7 +88,9 @@ def range_text(low: float, high: float) -> str:
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "account_id",
-        th.StringType(pattern=r"^[A-Za-z0-9_]{1,20}$"),
+        # `$(?!\n)`: Python's `$` also matches before a final newline; ECMA-262 reads the
+        # lookahead alike, so JSON Schema consumers (Airbyte's form) read the same rule.
+        th.StringType(pattern=r"^[A-Za-z0-9_]{1,20}$(?!\n)"),
         required=True,
         description="LivePerson account (site) id, e.g. 12345678: letters, digits and _, "
         "at most 20",
@@ -325,30 +332,49 @@ class TapLPAuditTrail(ConfigCheckedTap):
             logger=cls.logger,
         )
 
+    def __init__(self, *, catalog: Any = None, **kwargs: Any) -> None:
+        """Refuse a catalog this tap cannot follow before the SDK applies it (inputs.py)."""
+        if isinstance(catalog, Mapping):
+            problems = catalog_errors(catalog)
+            if problems:
+                raise unusable("Catalog", problems)
+        super().__init__(catalog=catalog, **kwargs)
+
     @classmethod
     def invoke(  # type: ignore[override]
         cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
     ) -> None:
-        """Check the state and catalog files before the SDK reads them.
+        """Check the state and catalog files before the SDK reads them (inputs.py).
 
-        One that is not JSON, or not an object, stops the run with a message naming it,
-        not with a traceback (or, for a list, a silent fresh start). A state in Meltano's
-        wrapped form is unwrapped; one without a bookmark for any stream is said to be so.
+        Each problem is a line naming the file and the field, not a traceback (or, for a
+        state that is a list, a silent fresh start). A state in Meltano's wrapped form is
+        unwrapped; one without a bookmark for any stream is said to be so.
         """
-        state = _json_object_file("state", state)
-        if state is not None:
-            value = unwrap_state(json.loads(state.read()), cls.logger)
+        loaded = None if kwargs.get("about") else _json_object_file("state", state)
+        if loaded is not None:
+            value, where = loaded
+            value, inside = unwrap_state(value, cls.logger, where)
+            problems = state_errors(value, where, inside)
+            if problems:
+                raise unusable("State", problems)
             if not value:
                 note_missing_bookmarks(value, cls.logger)
             state = io.StringIO(json.dumps(value))
-        super().invoke(state=state, catalog=_json_object_file("catalog", catalog), **kwargs)
+        loaded = None if kwargs.get("about") else _json_object_file("catalog", catalog)
+        if loaded is not None:
+            value, where = loaded
+            problems = catalog_errors(value, where)
+            if problems:
+                raise unusable("Catalog", problems)
+            catalog = io.StringIO(json.dumps(value))
+        super().invoke(state=state, catalog=catalog, **kwargs)
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse state this tap cannot have written, before it steers a run wrong."""
-        state = unwrap_state(state, self.logger)
-        problems = state_errors(state)
+        state, inside = unwrap_state(state, self.logger)
+        problems = state_errors(state, "state", inside)
         if problems:
-            raise ConfigValidationError("State is not usable", errors=problems)
+            raise unusable("State", problems)
         super().load_state(state)
         if state:
             note_missing_bookmarks(state, self.logger)
@@ -571,8 +597,8 @@ def _auth_errors(config: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _json_object_file(name: str, file: IO[str] | None) -> IO[str] | None:
-    """`file` again, after checking it holds a JSON object."""
+def _json_object_file(name: str, file: IO[str] | None) -> tuple[Any, str] | None:
+    """The JSON object `file` holds, and how messages name the file (`--state PATH`)."""
     if file is None:
         return None
     text = file.read()
@@ -585,82 +611,7 @@ def _json_object_file(name: str, file: IO[str] | None) -> IO[str] | None:
     if not isinstance(value, dict):
         problem = f"{where}: expected a JSON object, got {type(value).__name__}"
         raise ConfigValidationError(f"{name} is not usable", errors=[problem])
-    return io.StringIO(text)
-
-
-#: The key Meltano wraps a Singer state in (`meltano state get` writes this form).
-MELTANO_STATE_KEY = "singer_state"
-
-
-def unwrap_state(state: dict[str, Any], logger: logging.Logger) -> dict[str, Any]:
-    """The Singer state inside Meltano's `{"singer_state": {...}}`, or `state` as it is."""
-    if not isinstance(state, dict) or MELTANO_STATE_KEY not in state:
-        return state
-    inner = state[MELTANO_STATE_KEY]
-    problem = None
-    if "bookmarks" in state:
-        problem = (
-            f"state: holds both `{MELTANO_STATE_KEY}` (Meltano's form) and `bookmarks` "
-            "(the tap's); keep one of them"
-        )
-    elif not isinstance(inner, dict):
-        problem = f"state.{MELTANO_STATE_KEY}: expected an object, got {type(inner).__name__}"
-    if problem:
-        raise ConfigValidationError("State is not usable", errors=[problem])
-    logger.info(
-        'State is in Meltano\'s form {"%s": ...}, as `meltano state get` writes it: '
-        "reading the state inside it",
-        MELTANO_STATE_KEY,
-    )
-    return inner  # type: ignore[no-any-return]
-
-
-def note_missing_bookmarks(state: dict[str, Any], logger: logging.Logger) -> None:
-    """Say so at INFO when `state` holds no bookmark for any of the tap's streams."""
-    bookmarks = state.get("bookmarks")
-    found = set(bookmarks) if isinstance(bookmarks, dict) else set()
-    if found & set(STREAM_NAMES):
-        return
-    others = f" (it has bookmarks for: {', '.join(sorted(found))})" if found else ""
-    logger.info(
-        "State holds no bookmark for any of this tap's streams%s: every selected stream "
-        "starts at `start_date` (default: 13 months ago)",
-        others,
-    )
-
-
-def state_errors(state: object) -> list[str]:
-    """What is wrong with a state, if it is not one this tap writes."""
-    if not isinstance(state, dict):
-        return [f"state: expected a JSON object, got {type(state).__name__}"]
-    bookmarks = state.get("bookmarks", {})
-    if not isinstance(bookmarks, dict):
-        return ["state.bookmarks: expected an object of stream name -> bookmark"]
-    problems = []
-    for stream, entry in bookmarks.items():
-        if not isinstance(entry, dict):
-            problems.append(f"state.bookmarks.{stream}: expected an object")
-            continue
-        value = entry.get("replication_key_value")
-        if value is None:
-            continue
-        if not _is_date_time(value):
-            problems.append(
-                f"state.bookmarks.{stream}.replication_key_value: {value!r} is not "
-                "a date-time; fix it or start without state"
-            )
-    return problems
-
-
-def _is_date_time(value: object) -> bool:
-    """Whether `value` is a date-time text this tap could have written as a bookmark."""
-    if not isinstance(value, str):
-        return False
-    try:
-        parse_utc(value)
-    except ValueError:
-        return False
-    return True
+    return value, where
 
 
 def main() -> NoReturn:

@@ -75,6 +75,19 @@ class Window:
         to_date = dt.datetime.fromisoformat(self.to_date).replace(tzinfo=UTC)
         return to_date + DAY + MAX_EAST
 
+    def foreign(self, instant: dt.datetime) -> str | None:
+        """Why a change at `instant` cannot be in this window's answer, or None when it can.
+
+        Whatever the zone the dates are read in (MAX_EAST ahead of UTC to MAX_WEST behind), and
+        whether toDate is inclusive: from fromDate's midnight MAX_EAST early up to `reach`.
+        """
+        if floor_day(self.start) - MAX_EAST <= instant < self.reach:
+            return None
+        return (
+            f"the answer holds a change at {instant.isoformat()}, which no reading of the dates "
+            f"asked for ({self.from_date} to {self.to_date}) holds: another window's answer"
+        )
+
     @property
     def stop_at(self) -> dt.datetime:
         """A record at or past this instant is in the next window's answer under any reading."""

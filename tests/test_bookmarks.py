@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tap_lp_audittrail.bookmarks import Bookmark
+from tap_lp_audittrail.bookmarks import FUTURE_TOLERANCE, Bookmark
 from tap_lp_audittrail.records import format_utc
 
 UTC = dt.timezone.utc
@@ -178,3 +178,14 @@ def test_the_state_stays_the_size_of_the_lookback_run_after_run():
         sizes.append(len(bookmark.seen))
     assert max(sizes[10:]) <= 361
     assert sizes[-1] == sizes[10]
+
+
+def test_a_bookmark_more_than_two_days_past_the_servers_clock_is_from_the_future():
+    loaded = Bookmark.from_state(state(T, at(-60), []), LAG)
+    assert loaded.ahead_of(T - FUTURE_TOLERANCE) is None
+    later = dt.timedelta(days=2, seconds=1)
+    assert loaded.ahead_of(T - later) == later
+    assert Bookmark().ahead_of(T) is None  # no state: nothing to judge
+    loaded.checkpoint(T + dt.timedelta(days=9), T, LAG)
+    assert loaded.ahead_of(T) is None, "judged by the bookmark as loaded, not as moved since"
+    assert dt.timedelta(days=2) == FUTURE_TOLERANCE

@@ -66,6 +66,8 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "account_id with /": ("oauth1", {"account_id": "1234/5678"}, "account_id"),
     "account_id with ..": ("oauth1", {"account_id": ".."}, "account_id"),
+    "account_id with a final newline": ("oauth1", {"account_id": "12345678\n"}, "account_id"),
+    "domain with a final newline": ("oauth1", {"domain": "va.ac.liveperson.net\n"}, "domain"),
     "domain with a scheme": ("oauth1", {"domain": "https://va.ac.liveperson.net"}, "domain"),
     "domain with a path": ("oauth1", {"domain": "va.ac.liveperson.net/api/x"}, "domain"),
     "plain http to another host": (

@@ -7,12 +7,16 @@ import datetime as dt
 import logging
 import math
 import random
+import re
 from collections import Counter
+from contextlib import suppress
+from unittest import mock
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from tap_lp_audittrail import paging
 from tap_lp_audittrail.paging import (
     MAX_BACKTRACKS,
     MAX_JUMPS,
@@ -208,7 +212,7 @@ def test_records_leaving_before_any_page_lose_no_later_record(
         # More step-backs than allowed, or a group filling a page read twice, differently:
         # the run stops and says so rather than risk a gap.
         stopped = str(error)
-        assert "kept vanishing" in stopped or "two reads of them differ" in stopped
+        assert "kept vanishing" in stopped or "came or went" in stopped
         return
     stayed = multiset(server.rows)
     assert not multiset(out) - multiset(rows), "a record handed on twice"
@@ -435,9 +439,9 @@ def test_a_group_larger_than_a_page_is_read_twice_and_handed_on_once(caplog):
     rows = distinct_rows([0, 1, 2, *[5] * 15, *range(10, 15)])
     server = FakeServer(rows)
     pager, out, batches = read(server, 10)
-    # 0: three records; 2 and 12: the group (after the record before it), 3 and 13: its second
-    # read; 17: its last record, then the rest
-    assert server.asked == [0, 2, 12, 3, 13, 17]
+    # 0: three records; 2: the group after the record before it, 11: from the last of them
+    # read on; 3 and 13: its second read; 17: its last record, then the rest
+    assert server.asked == [0, 2, 11, 3, 13, 17]
     assert [len(b) for b in batches] == [3, 15, 5]
     assert out == rows
     assert pager.pages == 6
@@ -449,24 +453,24 @@ def test_a_group_larger_than_a_page_is_read_twice_and_handed_on_once(caplog):
 
 
 def test_a_group_filling_the_page_after_the_record_before_it_is_read_again():
-    """2: the record before the group and its nine records, a full page; 12, asked by plain
-    offset, shows the rest, but a record gone before the group meanwhile would have hidden the
-    group's last one there; 3: the group read again, in one answer; 11: its last record, then
-    the rest."""
+    """2: the record before the group and its nine records, a full page; 11, asked from the
+    group's last record read, shows the rest, but a record gone before the group meanwhile
+    would have moved another record there; 3: the group read again, in one answer; 11: its
+    last record, then the rest."""
     rows = distinct_rows([0, 1, 2, *[5] * 9, *range(10, 15)])
     server = FakeServer(rows)
     _, out, _ = read(server, 10)
-    assert server.asked == [0, 2, 12, 3, 11]
+    assert server.asked == [0, 2, 11, 3, 11]
     assert out == rows
 
 
 @pytest.mark.parametrize(
     ("group", "total", "asked"),
     [
-        (20, "total", [0, 2, 12, 22, 3, 13]),
-        (20, "page", [0, 2, 12, 22, 3, 13, 23]),  # the group's last page is full: one more
-        (17, "total", [0, 2, 12, 3, 13]),
-        (17, "page", [0, 2, 12, 3, 13]),
+        (20, "total", [0, 2, 11, 20, 3, 13]),
+        (20, "page", [0, 2, 11, 20, 3, 13, 23]),  # the group's last page is full: one more
+        (17, "total", [0, 2, 11, 3, 13]),
+        (17, "page", [0, 2, 11, 3, 13]),
     ],
 )
 def test_a_group_larger_than_a_page_at_the_end_ends_the_window(group, total, asked):
@@ -482,17 +486,42 @@ def test_a_group_larger_than_a_page_reaching_the_stop_ends_the_window():
     rows = distinct_rows([0, 1, 2, *[5] * 15, *range(10, 15)])
     server = FakeServer(rows)
     _, out, _ = read(server, 10, stop_at=lambda: at(100) if server.requests < 3 else at(5))
-    assert server.asked == [0, 2, 12, 3, 13]
+    assert server.asked == [0, 2, 11, 3, 13]
     assert out == rows[:18]
 
 
 def test_a_group_of_two_answers_under_shuffled_ties_stops_the_run():
+    """The page asked from the last record of the group read (offset 11) begins with another
+    of its records: the ties came in another order."""
     rows = distinct_rows([0, 1, 2, *[5] * 15, *range(10, 15)])
     server = FakeServer(rows, shuffle=True, seed=1)
     with pytest.raises(PagingError) as raised:
         read(server, 10)
+    assert server.asked == [0, 2, 11]
     assert str(raised.value) == (
-        f"window {WINDOW}: 15 records share the instant {at(5)}, too many for one page of 10, "
+        f"window {WINDOW}: the page asked from the last record read (offset 11, a change at "
+        f"{at(5)}) begins with another change of that instant: the server orders ties "
+        "differently on every request, does not page by offset, or records came or went "
+        "meanwhile, so offset paging could lose records. If more changes than a page (10) "
+        "share that instant, raise `page_size` above their number."
+    )
+
+
+def test_two_reads_of_a_group_that_differ_stop_the_run():
+    """A group that filled its one answer is read again; one of its records goes before."""
+    rows = distinct_rows([0, 1, 2, *[5] * 9, *range(10, 15)])
+    server = FakeServer(list(rows))
+
+    def one_goes(offset, first):
+        if server.requests == 3:
+            del server.rows[4]  # a record of the group, before its second read
+        return server.fetch(offset, first)
+
+    with pytest.raises(PagingError) as raised:
+        read(server, 10, fetch=one_goes)
+    assert server.asked == [0, 2, 11, 3]
+    assert str(raised.value) == (
+        f"window {WINDOW}: 8 records share the instant {at(5)}, too many for one page of 10, "
         "and two reads of them differ: the server orders ties differently on every request, or "
         "records came or went while they were read, so offset paging through them could lose "
         "records. Raise `page_size` above the size of that group."
@@ -716,3 +745,129 @@ def test_the_day_before_the_first_window_jumps_towards_the_start_after_its_end()
     read(server, 10, before, stop_at=lambda: at(2000), seek_to=at(500))
     # 900 is past the start: back to 454, which lands; its page ends at 463 s, the window's end
     assert server.asked[:6] == [0, 900, 454, 462, 470, 478]
+
+
+# ----------------------------------------------------------------------- windows that end
+class IgnoresOffset(FakeServer):
+    """Answers the window's first page to every request, whatever offset it asks for."""
+
+    def fetch(self, offset, first):
+        self.requests += 1
+        assert self.requests <= 100, "the window does not end"
+        self.asked.append(offset)
+        size = first if self.cap is None else min(first, self.cap)
+        page = self.rows[:size]
+        return page, (len(self.rows) if self.total == "total" else len(page)), first
+
+
+#: Records of a window, each kind of page a server that ignores `offset` could repeat.
+REPEATED_PAGES = {
+    "changes a second apart": list(range(100)),
+    "ties of three": [s // 3 for s in range(100)],
+    "one group at the window's start": [5] * 100,
+    "a group at the page's end": [0, 1, 2, *[5] * 100],
+    "a short window": [0, 1, 2],
+}
+
+
+@pytest.mark.parametrize("total", ["total", "page"])
+@pytest.mark.parametrize("data", list(REPEATED_PAGES))
+def test_a_server_answering_the_same_page_for_every_offset_stops_the_window(data, total):
+    """The first page again, wherever the next was asked from: the window stops, naming itself,
+    within a few requests (a first page shorter than asked included: it may be the server's
+    cap, and the same page answered further on can only be read so)."""
+    server = IgnoresOffset(distinct_rows(REPEATED_PAGES[data]), total=total)
+    with pytest.raises(PagingError, match=re.escape(f"window {WINDOW}: ")):
+        read(server, 10)
+    assert server.requests <= 4
+
+
+def test_a_server_repeating_a_page_of_identical_records_stops_at_the_group_bound(monkeypatch):
+    """Identical records of one instant: the same page again cannot be told from the next one,
+    and the pager holds the group whole until it passes MAX_GROUP_RECORDS."""
+    monkeypatch.setattr(paging, "MAX_GROUP_RECORDS", 200, raising=False)
+    rows = make_rows([5] * 20)
+    for row in rows:
+        row.record["objectName"] = "same"
+    server = IgnoresOffset(rows, total="page")
+    with pytest.raises(PagingError, match="more than 200 records share the instant"):
+        read(server, 10)
+    assert server.requests <= 200 // 9 + 2
+
+
+def test_a_count_that_the_pages_outrun_stops_the_window():
+    """X-Total-Count says 30 (a total: unequal to the pages), and every answer holds the same
+    ten changes of one instant: read by plain offsets, ten copies of them would make the 30."""
+    rows = distinct_rows([5] * 10)
+    server = IgnoresOffset(rows, total="page")
+
+    def count_of_30(offset, first):
+        page, _, asked = server.fetch(offset, first)
+        return page, 30, asked
+
+    with pytest.raises(PagingError, match="the page asked from the last record read"):
+        read(server, 10, fetch=count_of_30)
+    assert server.requests == 2
+
+
+def test_pages_bringing_only_records_already_read_stop_the_window():
+    """From the fourth request on, every answer is one the pager had already read (three pages
+    back): the records before the group it asked for, again and again."""
+    rows = distinct_rows(list(range(1000)))
+    server = FakeServer(rows, total="page")
+    answers = []
+
+    def back_again(offset, first):
+        assert len(answers) <= 100, "the window does not end"
+        answer = server.fetch(offset, first) if len(answers) < 3 else answers[-3]
+        answers.append(answer)
+        return answer
+
+    with pytest.raises(PagingError, match=re.escape(f"window {WINDOW}: ")):
+        read(server, 10, fetch=back_again)
+    assert len(answers) <= 3 + MAX_BACKTRACKS + 2
+
+
+@st.composite
+def hostile_answers(draw: st.DrawFn):
+    """Every answer a slice of the window's records from anywhere, of any size up to the
+    page, with any count: what a server that does not page by offset may send."""
+    seconds = draw(st.lists(st.integers(0, 30), min_size=1, max_size=40))
+    identical = draw(st.booleans())
+    rows = make_rows(seconds) if identical else distinct_rows(seconds)
+    script = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, len(rows)),
+                st.integers(0, 12),
+                st.sampled_from(["total", "page", "none", "other"]),
+            ),
+            min_size=1,
+            max_size=50,
+        )
+    )
+    return rows, script
+
+
+@settings(max_examples=400, deadline=None)
+@given(case=hostile_answers(), page_size=st.integers(2, 12))
+def test_every_window_ends_whatever_the_server_answers(case, page_size):
+    """Answers drawn from the window's records but at any place, of any size, with any
+    count: the pager ends the window or stops the run, within a bounded number of requests
+    (the drawn answers are used in turn, again and again; a group bound of 300 records, so
+    that identical records repeated reach it soon)."""
+    rows, script = case
+    asked = []
+
+    def fetch(offset, first):
+        asked.append(offset)
+        assert len(asked) <= 2_000, "the window does not end"
+        start, size, count = script[len(asked) % len(script)]
+        page = rows[start : start + min(size, first)]
+        total = {"total": len(rows), "page": len(page), "none": None, "other": size * 7}[count]
+        return page, total, first
+
+    pager = WindowPager(WINDOW, ServerTraits(page_size=page_size))
+    with mock.patch.object(paging, "MAX_GROUP_RECORDS", 300, create=True), suppress(PagingError):
+        for _ in read_window(pager, fetch):
+            pass

@@ -129,7 +129,7 @@ def test_every_range_is_in_the_schema_and_shown_everywhere(about, extractor):
         text = range_text(prop["minimum"], prop["maximum"])
         assert text in prop["description"], f"{name}: --about does not show {text}"
         assert text in declared[name]["description"].lower(), f"{name}: meltano.yml lacks {text}"
-    assert properties["account_id"]["pattern"] == "^[A-Za-z0-9_]{1,20}$"
+    assert properties["account_id"]["pattern"] == r"^[A-Za-z0-9_]{1,20}$(?!\n)"
     assert properties["lookback_minutes"]["default"] == 360
     assert "end_date" in properties
     assert "default" not in properties["end_date"]

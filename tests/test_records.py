@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from tap_lp_audittrail.records import (
     API_FIELDS,
+    FieldTypes,
     IdAssigner,
     MalformedRecordError,
     format_utc,
@@ -24,6 +26,15 @@ from tap_lp_audittrail.records import (
 
 UTC = dt.timezone.utc
 GMT = ZoneInfo("GMT")
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @pytest.mark.parametrize(
@@ -208,7 +219,7 @@ def test_a_record_that_is_not_an_object_or_has_no_readable_date_is_an_error():
     assert str(raised.value).startswith("changeDate '2024-13-01 00:00:00.0' is not a valid")
 
 
-def test_other_values_are_kept_as_their_text_booleans_in_lower_case():
+def test_other_values_are_kept_as_their_json_text():
     row = to_row(
         {
             "changeDate": "2024-01-01 00:00:00.0",
@@ -216,13 +227,47 @@ def test_other_values_are_kept_as_their_text_booleans_in_lower_case():
             "newValue": False,
             "element": ["On", "Off"],
             "objectName": 1.5,
+            "originator": {"x": [1, 2], "name": "Zoë"},
         },
         GMT,
     )
     assert row.record["oldValue"] == "true"
     assert row.record["newValue"] == "false"
-    assert row.record["element"] == "['On', 'Off']"
+    assert row.record["element"] == '["On", "Off"]'
     assert row.record["objectName"] == "1.5"
+    assert row.record["originator"] == '{"x": [1, 2], "name": "Zoë"}'
+
+
+@given(value=json_values.filter(lambda v: v is not None and not isinstance(v, str)))
+def test_a_value_of_another_type_is_kept_as_json_text_that_reads_back_as_it(value):
+    row = to_row({"changeDate": "2024-01-01 00:00:00.0", "newValue": value}, GMT)
+    assert json.loads(row.record["newValue"]) == value
+
+
+def test_a_field_of_another_type_is_warned_of_once_per_field_and_run(caplog):
+    caplog.set_level(logging.WARNING, logger="tap-lp-audittrail")
+    types = FieldTypes()
+    for n in range(3):
+        raw = {
+            "changeDate": "2024-01-01 00:00:00.0",
+            "oldValue": [n],
+            "newValue": {"n": n},
+            "originatorIsLpa": "true",
+            "objectName": "text, as documented",
+        }
+        to_row(raw, GMT, types)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Record field oldValue: the server sent a JSON list where the API documents text; "
+        "kept as JSON text (said once per field and run)",
+        "Record field newValue: the server sent a JSON object where the API documents text; "
+        "kept as JSON text (said once per field and run)",
+        "Record field originatorIsLpa: the server sent a JSON string where the API documents "
+        "a boolean; read as true when it is the text 'true', else false (said once per field "
+        "and run)",
+    ]
+    caplog.clear()
+    to_row({"changeDate": "2024-01-01 00:00:00.0", "oldValue": [9]}, GMT, FieldTypes())
+    assert len(caplog.records) == 1, "another run says it again"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_lp_audittrail.api import AuditClient
+from tap_lp_audittrail.api import AuditClient, _total
+from tap_lp_audittrail.errors import ServerAnswerError
 from tap_lp_audittrail.records import API_FIELDS, MalformedRecordError, parse_utc, to_row
 from tap_lp_audittrail.streams import ObjectTypeIndex, elements_from_config
 from tap_lp_audittrail.tap import TapLPAuditTrail
@@ -125,9 +126,8 @@ def _client() -> AuditClient:
 
 
 CLIENT = _client()
-QUERY = CLIENT.query(
-    Window(dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2025, 1, 8, tzinfo=UTC)), 0, 50, ()
-)
+QUERY_WINDOW = Window(dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2025, 1, 8, tzinfo=UTC))
+QUERY = CLIENT.query(QUERY_WINDOW, 0, 50, ())
 
 
 def answer(status: int, body: bytes, header: dict[str, str]) -> requests.Response:
@@ -153,7 +153,18 @@ def _records_in(body: bytes) -> list | None:
     if not isinstance(data, dict) or "auditData" not in data:
         return None
     found = data["auditData"]
-    return [] if found is None else found if isinstance(found, list) else None
+    return found if isinstance(found, list) else None  # null is no page: never "no changes"
+
+
+def _count_fits(header: str | None, served: int, offset: int) -> bool:
+    """Whether X-Total-Count reads as the page's size, or as a total that fits the page."""
+    try:
+        count = int(header) if header is not None else None
+    except ValueError:
+        return True  # unreadable: ignored
+    if count is None or count == served:
+        return True
+    return count >= 0 and (count <= offset if served == 0 else count >= offset + served)
 
 
 def check(status: int, body: bytes, header: dict[str, str]) -> str:
@@ -166,7 +177,10 @@ def check(status: int, body: bytes, header: dict[str, str]) -> str:
         message = "read"
         expected = _records_in(body)
         assert expected is not None, "a page was read from an answer that holds none"
+        assert 200 <= status < 300, f"a page was read from an HTTP {status}"
         assert len(rows) == len(expected), "a record was dropped or invented"
+        count = next((v for k, v in header.items() if k.lower() == "x-total-count"), None)
+        assert _count_fits(count, len(rows), QUERY.offset), "a count that contradicts its page"
         for row in rows:
             assert set(row.record) == set(API_FIELDS)
             assert parse_utc(row.record["changeDate"]) == row.instant
@@ -186,6 +200,7 @@ def check(status: int, body: bytes, header: dict[str, str]) -> str:
 @example(status=200, body=b"[" * 100_000 + b"]" * 100_000, header={})
 @example(status=500, body=b"[" * 100_000 + b"]" * 100_000, header={})
 @example(status=200, body=b'{"data": {"auditData": null}}', header={"X-Total-Count": "x"})
+@example(status=200, body=b'{"data": {"auditData": []}}', header={"X-Total-Count": "-5"})
 @example(
     status=200,
     body=b'{"data": {"auditData": [{"changeDate": "9999-12-31 23:59:59-05:00"}]}}',
@@ -217,16 +232,90 @@ good_records = st.fixed_dictionaries(
 )
 
 
+@st.composite
+def pages_and_counts(draw: st.DrawFn) -> tuple[list, str | None]:
+    """A page of records, and an X-Total-Count that fits it (or none, or an unreadable one)."""
+    page = draw(st.lists(good_records, max_size=40))
+    fitting = st.integers(len(page), 10**6) if page else st.just(0)
+    unreadable = st.text(max_size=4).filter(lambda text: _total(text) is None)
+    total = draw(st.one_of(st.none(), fitting.map(str), unreadable))
+    return page, total
+
+
 @settings(max_examples=300, deadline=None, database=None)
-@given(
-    page=st.lists(good_records, max_size=40),
-    total=st.one_of(st.none(), st.integers(0, 10**6).map(str), st.text(max_size=4)),
-)
-def test_a_page_of_records_loses_none(page, total):
+@given(page_and_total=pages_and_counts())
+def test_a_page_of_records_loses_none(page_and_total):
     """Records whose changeDate reads, with any other field values: every one comes out."""
+    page, total = page_and_total
     body = json.dumps({"data": {"auditData": page}}).encode()
     outcome = check(200, body, {} if total is None else {"X-Total-Count": total})
     assert outcome == f"{len(page)} records"
+
+
+#: Answers that hold no list of records: each is malformed, never an empty page.
+NOT_A_PAGE = {
+    "auditData null": {"data": {"auditData": None}},
+    "auditData an object": {"data": {"auditData": {}}},
+    "auditData a string": {"data": {"auditData": ""}},
+    "auditData a number": {"data": {"auditData": 0}},
+    "no auditData": {"data": {}},
+    "data null": {"data": None},
+    "data a list": {"data": []},
+    "an empty object": {},
+    "a record that is a number": {"data": {"auditData": [1]}},
+    "a record that is null": {"data": {"auditData": [None]}},
+    "a record that is a list": {"data": {"auditData": [[]]}},
+    "an empty errors list beside a null auditData": {"errors": [], "data": {"auditData": None}},
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_A_PAGE))
+def test_an_answer_without_a_list_of_records_is_retried_never_read_as_no_changes(case):
+    body = json.dumps(NOT_A_PAGE[case]).encode()
+    with pytest.raises(ServerAnswerError):
+        CLIENT._read_page(answer(200, body, {}), query=QUERY, label="page")
+
+
+#: (records on the page, its offset, X-Total-Count): whether the count fits the page.
+COUNTS = {
+    "an empty page whose count announces records from its offset on": (0, 0, "500", False),
+    "an empty page past the end of its count": (0, 600, "500", True),
+    "an empty page, count 0": (0, 0, "0", True),
+    "an empty page, a negative count": (0, 0, "-1", False),
+    "a count below the records served": (10, 0, "3", False),
+    "a negative count": (10, 0, "-5", False),
+    "a count of 0 beside records": (10, 0, "0", False),
+    "the page's size": (10, 40, "10", True),
+    "a total": (10, 40, "500", True),
+    "a total ending with the page": (10, 40, "50", True),
+    "a total ending before the page does": (10, 40, "49", False),
+    "no count": (10, 40, None, True),
+    "an unreadable count": (10, 40, "many", True),
+}
+
+
+@pytest.mark.parametrize("case", list(COUNTS))
+def test_a_count_that_contradicts_its_page_makes_the_answer_malformed(case):
+    served, offset, count, fits = COUNTS[case]
+    page = [{"changeDate": f"2025-01-01 00:00:{i:02d}.0"} for i in range(served)]
+    body = json.dumps({"data": {"auditData": page}}).encode()
+    query = CLIENT.query(QUERY_WINDOW, offset, 50, ())
+    headers = {} if count is None else {"X-Total-Count": count}
+    if fits:
+        rows, _ = CLIENT._read_page(answer(200, body, headers), query=query, label="page")
+        assert len(rows) == served
+    else:
+        with pytest.raises(ServerAnswerError, match="X-Total-Count"):
+            CLIENT._read_page(answer(200, body, headers), query=query, label="page")
+
+
+@pytest.mark.parametrize("status", [300, 302, 304, 307])
+def test_an_answer_of_another_status_than_2xx_is_never_a_page(status):
+    body = json.dumps({"data": {"auditData": []}}).encode()
+    with pytest.raises(FatalAPIError, match=f"HTTP {status}"):
+        CLIENT._read_page(
+            answer(status, body, {"Location": "http://127.0.0.1:9/"}), query=QUERY, label="page"
+        )
 
 
 @settings(max_examples=300, deadline=None, database=None)

@@ -82,7 +82,11 @@ def test_a_state_with_a_bookmark_of_this_tap_says_nothing_of_the_kind(sandbox, c
     ("state", "named"),
     [
         ({"singer_state": STATE, "bookmarks": {}}, "keep one"),
-        ({"singer_state": []}, "state.singer_state"),
+        ({"singer_state": []}, "state: singer_state: expected an object"),
+        (
+            {"singer_state": {"bookmarks": {"users": {"seen": [{"a": 1}]}}}},
+            "state: singer_state.bookmarks.users.seen[0]: expected a string",
+        ),
     ],
 )
 def test_a_wrapped_state_that_is_not_one_is_refused(sandbox, state, named):
