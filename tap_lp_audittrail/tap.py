@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 
-
 def _secret(name: str, description: str) -> th.Property:
     return th.Property(name, th.StringType, secret=True, description=description)
 
