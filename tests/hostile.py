@@ -99,8 +99,11 @@ class _Handler(BaseHTTPRequestHandler):
             owner.seen.append(seen)
         answer = owner.script(seen)
         chunks = [answer.body] if isinstance(answer.body, bytes) else answer.body
-        self.send_response(answer.status)
+        # Its own Date only when the script gave none: a forwarded answer keeps the server's.
+        self.send_response_only(answer.status)
         headers = {"Connection": "close", **answer.headers}
+        if not any(name.lower() == "date" for name in headers):
+            headers["Date"] = self.date_time_string()
         if answer.content_length is not None:
             headers["Content-Length"] = str(answer.content_length)
         elif isinstance(answer.body, bytes):
