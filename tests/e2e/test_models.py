@@ -1,5 +1,5 @@
 """The dbt models of transform/ over what real loaders wrote, compared with what the sandbox's
-ground truth implies (tests/e2e/audit_models.py computes it in Python):
+ground truth implies (tests/models/audit_models.py computes it in Python):
 
 - `meltano run tap-lp-audittrail target-postgres dbt-postgres:build` into a real PostgreSQL,
   append-only: a first run, then an incremental one after new changes;
@@ -23,7 +23,7 @@ from typing import Any
 from tap_lp_audittrail.sandbox import DataSpec
 
 from .._reliability import now_sandbox
-from .audit_models import MODELS, assert_models_match
+from ..models.audit_models import MODELS, assert_models_match
 from .conftest import REPO
 from .landed import changes_from_now, utc_text
 from .test_postgres import SCHEMA, use_postgres

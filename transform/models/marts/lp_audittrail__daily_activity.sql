@@ -1,6 +1,6 @@
 {#-
-  Per UTC day, per originator, objectType and actionType: how many changes, to how many
-  objects, from when to when.
+  Per UTC day, per originator, objectType and action: how many changes, to how many objects,
+  from when to when, and how many of them each kind of originator made.
 -#}
 
 with changes as (
@@ -10,16 +10,18 @@ with changes as (
 )
 
 select
-    {{ lp_audittrail_key(['changed_on', 'originator', 'originator_login_name', 'object_type', 'action_type']) }} as daily_activity_id,
+    {{ lp_audittrail_key(['changed_on', 'originator', 'originator_login_name', 'object_type', 'action']) }} as daily_activity_id,
     changed_on as activity_date,
     originator,
     originator_login_name,
     object_type,
-    action_type,
+    action,
     count(*) as change_count,
     count(distinct object_name) as objects_changed,
-    sum(case when originator_is_lpa then 1 else 0 end) as lpa_change_count,
+    sum(case when originator_kind = 'person' then 1 else 0 end) as person_change_count,
+    sum(case when originator_kind = 'lpa' then 1 else 0 end) as lpa_change_count,
+    sum(case when originator_kind = 'automatic' then 1 else 0 end) as automatic_change_count,
     min(changed_at) as first_change_at,
     max(changed_at) as last_change_at
 from changes
-group by changed_on, originator, originator_login_name, object_type, action_type
+group by changed_on, originator, originator_login_name, object_type, action
