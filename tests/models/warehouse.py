@@ -138,7 +138,7 @@ def load(adapter: str, work: Path, rows_file: Path, case: str) -> None:
             cur.execute("create database if not exists ANALYTICS")
             cur.execute("use database ANALYTICS")
         cur.execute(f"create schema if not exists {SOURCE_SCHEMA}")
-        cur.execute(f"drop table if exists {table}")
+        cur.execute(f"drop table if exists {table}" + (" cascade" if adapter == "postgres" else ""))
         cur.execute(f"create table {table} ({', '.join(f'{quote(n)} {t}' for n, t in columns)})")
         marks = ", ".join("%s" for _ in columns)
         if adapter == "postgres":

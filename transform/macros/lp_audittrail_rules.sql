@@ -54,17 +54,15 @@
 {% endmacro %}
 
 
-{% macro lp_audittrail_list_item(list, number) %}
-  {#- Item `number` (from 1) of a comma-separated list, untrimmed; '' past its end. -#}
-  {{ return(adapter.dispatch('lp_audittrail_list_item', 'lp_audittrail')(list, number)) }}
-{% endmacro %}
-
-
-{% macro default__lp_audittrail_list_item(list, number) -%}
-  split_part({{ list }}, ',', {{ number }})
+{% macro lp_audittrail_first_item(list) -%}
+  {#- The text of a comma-separated list before its first comma (all of it without one). -#}
+  case when {{ dbt.position("','", list) }} = 0 then {{ list }}
+      else substr({{ list }}, 1, {{ dbt.position("','", list) }} - 1) end
 {%- endmacro %}
 
 
-{% macro bigquery__lp_audittrail_list_item(list, number) -%}
-  coalesce(split({{ list }}, ',')[safe_offset({{ number }} - 1)], '')
+{% macro lp_audittrail_after_first_item(list) -%}
+  {#- The text of a comma-separated list after its first comma; null without one. -#}
+  case when {{ dbt.position("','", list) }} = 0 then null
+      else substr({{ list }}, {{ dbt.position("','", list) }} + 1) end
 {%- endmacro %}

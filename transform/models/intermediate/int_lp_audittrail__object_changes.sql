@@ -51,14 +51,15 @@ select
     case when is_field_change then
         count(*) over (partition by object_id, is_field_change, element, changed_second)
     end as property_changes_in_second,
-    -- the object's next deletion as a whole, after this change
+    -- the object's next deletion as a whole, after this change (the rows before it in the
+    -- object's changes newest first: a descending order needs no NULLS clause in any dialect)
     min(case when is_object_deletion then change_order end) over (
-        partition by object_id order by change_order
-        rows between 1 following and unbounded following
+        partition by object_id order by change_order desc
+        rows between unbounded preceding and 1 preceding
     ) as next_object_deletion_order,
     min(case when is_object_deletion then changed_at end) over (
-        partition by object_id order by change_order
-        rows between 1 following and unbounded following
+        partition by object_id order by change_order desc
+        rows between unbounded preceding and 1 preceding
     ) as next_object_deletion_at,
     sum(case when is_object_deletion then 1 else 0 end) over (
         partition by object_id, changed_second

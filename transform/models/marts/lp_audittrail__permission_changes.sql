@@ -51,31 +51,25 @@ lists as (
 
 ),
 
-counted as (
-
-    select
-        lists.*,
-        {{ dbt.length('list') }} - {{ dbt.length(dbt.replace('list', "','", "''")) }} + 1 as item_count
-    from lists
-
-),
-
-numbers as (
-
-    select 1 as n
-    union all
-    select n + 1 from numbers where n < (select max(item_count) from counted)
-
-),
-
+-- the lists' items, one by one: each step takes the item before the first comma of the rest
 items as (
 
-    select distinct
-        counted.change_id,
-        counted.side,
-        trim({{ lp_audittrail_list_item('counted.list', 'numbers.n') }}) as item
-    from counted
-    inner join numbers on numbers.n <= counted.item_count
+    select
+        change_id,
+        side,
+        {{ lp_audittrail_first_item('list') }} as item,
+        {{ lp_audittrail_after_first_item('list') }} as rest
+    from lists
+
+    union all
+
+    select
+        change_id,
+        side,
+        {{ lp_audittrail_first_item('rest') }} as item,
+        {{ lp_audittrail_after_first_item('rest') }} as rest
+    from items
+    where rest is not null
 
 ),
 
@@ -87,7 +81,7 @@ moved as (
         item,
         case when max(case when side = 'old' then 1 else 0 end) = 1 then 'revoked' else 'granted' end
             as permission_effect
-    from items
+    from (select change_id, side, trim(item) as item from items) as trimmed
     where item <> ''
     group by change_id, item
     having count(distinct side) = 1
