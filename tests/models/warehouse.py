@@ -153,11 +153,12 @@ def load(adapter: str, work: Path, rows_file: Path, case: str) -> None:
 
 
 def project(work: Path) -> Path:
-    """A copy of transform/ in WORK, without what dbt wrote beside the models."""
+    """A copy of transform/ in WORK, without what dbt wrote beside the models (another version
+    of the package, e.g. an older one to compare with, when LP_AUDITTRAIL_TRANSFORM names it)."""
     target = work / "transform"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(
-        REPO / "transform",
+        os.environ.get("LP_AUDITTRAIL_TRANSFORM") or REPO / "transform",
         target,
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
     )

@@ -13,15 +13,15 @@ with changes as (
 
 ),
 
-ranked as (
+counted as (
 
     select
-        changes.*,
-        row_number() over (partition by object_id, element order by change_order desc)
-            as recency,
-        count(*) over (partition by object_id, element) as change_count,
-        min(changed_at) over (partition by object_id, element) as first_changed_at
+        object_id,
+        element,
+        count(*) as change_count,
+        min(changed_at) as first_changed_at
     from changes
+    group by object_id, element
 
 ),
 
@@ -31,13 +31,19 @@ newest as (
 
 ),
 
+-- the property's latest change: none of the property's changes comes after it
 latest as (
 
     select
-        ranked.*,
-        action = 'delete' or next_object_deletion_order is not null as is_deleted
-    from ranked
-    where recency = 1
+        changes.*,
+        counted.change_count,
+        counted.first_changed_at,
+        changes.action = 'delete' or changes.next_object_deletion_order is not null as is_deleted
+    from changes
+    inner join counted
+        on counted.object_id = changes.object_id
+        and counted.element = changes.element
+    where changes.next_property_change_order is null
 
 )
 
