@@ -15,12 +15,14 @@ is selected, to its element stream.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import math
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -473,6 +475,108 @@ def captures(records: int, folder: Path, rows: list[tuple[str, str]]) -> None:
         bench.close()
 
 
+@contextlib.contextmanager
+def local_postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (as the e2e tests start theirs)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.e2e.conftest import PostgresServer, _server_user, find_pg_bindir, free_port
+
+    bindir = find_pg_bindir()
+    if bindir is None:
+        raise SystemExit("the dbt benchmark needs the PostgreSQL server binaries (initdb)")
+    prefix, uid, gid = _server_user()
+    base = Path(tempfile.mkdtemp(prefix="bench-postgres-"))  # the server's user reads it
+    base.chmod(0o755)
+    if uid is not None and gid is not None:
+        os.chown(base, uid, gid)
+    port = free_port()
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    as_server = [*prefix]
+    subprocess.run(
+        [*as_server, str(bindir / "initdb"), "-D", str(base / "data"), "-U", "postgres",
+         "--auth=trust", "-E", "UTF8", "--no-locale"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*as_server, str(bindir / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"),
+         "-o", options, "-w", "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield PostgresServer("127.0.0.1", port)
+    finally:
+        subprocess.run(
+            [*as_server, str(bindir / "pg_ctl"), "-D", str(base / "data"), "-m", "fast", "stop"],
+            check=False, capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def dbt_builds(volumes: list[int], folder: Path, rows: list[tuple[str, str]]) -> None:
+    """`dbt build` of transform/ (every model and its tests) over generated trails, on DuckDB and
+    PostgreSQL: each build a fresh process (tests/models/warehouse.py, dbt's dbtRunner), so dbt's
+    start and parse count; its CPU time beside the wall time, which a busy machine stretches.
+    LP_AUDITTRAIL_TRANSFORM names another version of the package to time. Needs .venv-dbt
+    (scripts/test makes it)."""
+    from tap_lp_audittrail.records import IdAssigner
+
+    python = ROOT / ".venv-dbt" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit("the dbt benchmark needs .venv-dbt: run scripts/test once")
+    warehouse = [str(python), str(ROOT / "tests" / "models" / "warehouse.py")]
+    times: dict[str, list[float]] = {"duckdb": [], "postgres": []}
+    with local_postgres() as server:
+        for volume in volumes:
+            trail = folder / f"trail-{volume}.jsonl"
+            spec = DataSpec(seed=11, records=volume, end=END, big_burst=0)
+            assigner = IdAssigner()
+            with trail.open("w") as out:
+                for record in Sandbox(data=spec).ground_truth():
+                    out.write(json.dumps({"id": assigner.assign(record), **record}) + "\n")
+            for adapter, walls in times.items():
+                work = folder / f"dbt-{adapter}-{volume}"
+                env = dict(os.environ)
+                if adapter == "postgres":
+                    database = server.create_database(f"bench_{volume}")
+                    env.update(
+                        DBT_POSTGRES_HOST=server.host, DBT_POSTGRES_PORT=str(server.port),
+                        DBT_POSTGRES_USER=server.user, DBT_POSTGRES_DBNAME=database,
+                    )  # fmt: skip
+                load = [*warehouse, "load", adapter, str(work), str(trail)]
+                subprocess.run(load, check=True, env=env, capture_output=True)
+                answer = work / "build.json"
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.perf_counter()
+                build = [*warehouse, "build", adapter, str(work), "--out", str(answer)]
+                subprocess.run(build, check=True, env=env, capture_output=True)
+                wall = time.perf_counter() - started
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                result = json.loads(answer.read_text())
+                if not result.get("success"):
+                    raise SystemExit(f"dbt build failed on {adapter}: {result}")
+                walls.append(wall)
+                shutil.rmtree(work, ignore_errors=True)
+                rows.append(
+                    (
+                        f"dbt build, {volume:,} changes, {adapter}",
+                        f"{wall:.1f} s ({sum(result['statuses'].values())} models and tests; "
+                        f"CPU {cpu:.1f} s, the database's included on DuckDB; load average "
+                        f"{os.getloadavg()[0]:.1f})",
+                    )
+                )
+            trail.unlink()
+    for adapter, walls in times.items():
+        if len(walls) > 1:
+            growth = (walls[-1] / walls[0]) / (volumes[-1] / volumes[0])
+            rows.append(
+                (
+                    f"dbt build, {adapter}: time growth over volume growth",
+                    f"**{growth:.2f}** (1 is linear)",
+                )
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="CPU-bound volume")
@@ -480,9 +584,19 @@ def main() -> None:
     parser.add_argument("--airbyte-records", type=int, default=100_000)
     parser.add_argument("--capture-records", type=int, default=100_000)
     parser.add_argument("--memory", default="100000,1000000")
+    parser.add_argument("--dbt", default="200000,1000000", help="trail sizes of the dbt builds")
     parser.add_argument(
         "--only",
-        choices=["cpu", "latency", "airbyte", "capture", "memory", "selections", "incremental"],
+        choices=[
+            "cpu",
+            "latency",
+            "airbyte",
+            "capture",
+            "memory",
+            "selections",
+            "incremental",
+            "dbt",
+        ],
         action="append",
         help="run these sections alone (repeatable); default: all",
     )
@@ -491,6 +605,7 @@ def main() -> None:
     if args.quick:
         args.records, args.latency_records, args.memory = 20_000, 5_000, "20000,60000"
         args.airbyte_records = args.capture_records = 10_000
+        args.dbt = "10000,50000"
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -502,6 +617,7 @@ def main() -> None:
             "memory": lambda: memory([int(v) for v in args.memory.split(",")], folder, rows),
             "selections": lambda: selections(args.latency_records, folder, rows),
             "incremental": lambda: incremental(folder, rows),
+            "dbt": lambda: dbt_builds([int(v) for v in args.dbt.split(",")], folder, rows),
         }
         for name, run in sections.items():
             if not args.only or name in args.only:

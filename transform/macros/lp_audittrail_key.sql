@@ -1,11 +1,20 @@
 {% macro lp_audittrail_key(expressions) %}
-  {#- A surrogate key: the hash of the expressions as text, nulls as a marker of their own. -#}
+  {#-
+    A surrogate key that cannot collide for distinct parts: each part is written as its length
+    in characters, a colon and its text, a null as `-` (which no written part starts with), so
+    the text splits back into its parts one way only; that text is hashed (md5, hex). `a|b`+`c`
+    and `a`+`b|c` give `3:a|b1:c` and `1:a3:b|c`.
+  -#}
   {%- set parts = [] -%}
   {%- for expression in expressions -%}
-    {%- if not loop.first -%}{%- do parts.append("'|'") -%}{%- endif -%}
-    {%- do parts.append("coalesce(cast(" ~ expression ~ " as " ~ dbt.type_string() ~ "), '<null>')") -%}
+    {%- set text = "cast(" ~ expression ~ " as " ~ dbt.type_string() ~ ")" -%}
+    {%- do parts.append(
+      "case when " ~ text ~ " is null then '-' else "
+      ~ dbt.concat(["cast(" ~ dbt.length(text) ~ " as " ~ dbt.type_string() ~ ")", "':'", text])
+      ~ " end"
+    ) -%}
   {%- endfor -%}
-  {{ dbt.hash(dbt.concat(parts)) }}
+  {{ dbt.hash(dbt.concat(parts) if parts | length > 1 else parts[0]) }}
 {% endmacro %}
 
 
@@ -22,8 +31,8 @@
 
 
 {% macro lp_audittrail_lower_list(values) %}
-  {#- A SQL list of lower-cased string literals. -#}
-  ({%- for value in values -%}'{{ value | lower | replace("'", "''") }}'{%- if not loop.last -%}, {% endif -%}{%- endfor -%})
+  {#- A SQL list of lower-cased, trimmed string literals. -#}
+  ({%- for value in values -%}'{{ value | string | trim | lower | replace("'", "''") }}'{%- if not loop.last -%}, {% endif -%}{%- endfor -%})
 {% endmacro %}
 
 

@@ -1,7 +1,10 @@
 {#-
   One row per change (`change_id`), whatever the loader: the columns found in any case, cast
   to one type each, named in snake_case; the copies an append-only or file load holds of a
-  change (the same `id`, the same content) kept once.
+  change (the same `id`, the same content) kept once. The server's words become the models'
+  few values here, by the rules of macros/lp_audittrail_rules.sql: the action (add, edit,
+  delete, other) beside the actionType as sent, whether the change is to one property, and
+  who made it (a person, a LivePerson administrator, or an automatic update).
 -#}
 {%- set relation = source('lp_audittrail', 'audit_trail') -%}
 {%- set columns = lp_audittrail_source_columns(relation) -%}
@@ -36,26 +39,61 @@ numbered as (
         row_number() over (partition by change_id order by changed_at) as copy_number
     from loaded
 
+),
+
+kept as (
+
+    select
+        change_id,
+        account_id,
+        object_type,
+        {{ lp_audittrail_audited_element('object_type') }} as audited_element,
+        object_name,
+        {{ lp_audittrail_action('action_type') }} as action,
+        action_type,
+        element,
+        {{ lp_audittrail_is_field_change('element') }} as is_field_change,
+        old_value,
+        new_value,
+        changed_at,
+        cast(changed_at as date) as changed_on,
+        originator,
+        originator_login_name,
+        originator_user_id,
+        originator_user_agent,
+        originator_auth_type,
+        coalesce(originator_is_lpa, false) as originator_is_lpa,
+        {{ lp_audittrail_is_automatic() }} as is_automatic
+    from numbered
+    where copy_number = 1
+
 )
 
 select
     change_id,
     account_id,
     object_type,
-    {{ lp_audittrail_audited_element('object_type') }} as audited_element,
+    audited_element,
     object_name,
+    action,
     action_type,
     element,
-    element is not null and element <> 'N/A' as is_field_change,
+    is_field_change,
+    action = 'delete' and not is_field_change as is_object_deletion,
     old_value,
     new_value,
     changed_at,
-    cast(changed_at as date) as changed_on,
+    changed_on,
     originator,
     originator_login_name,
     originator_user_id,
     originator_user_agent,
     originator_auth_type,
-    originator_is_lpa
-from numbered
-where copy_number = 1
+    originator_is_lpa,
+    is_automatic,
+    case
+        when is_automatic then 'automatic'
+        when originator_is_lpa then 'lpa'
+        else 'person'
+    end as originator_kind
+from kept
