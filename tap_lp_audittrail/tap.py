@@ -31,7 +31,7 @@ from tap_lp_audittrail.auth import (
 from tap_lp_audittrail.capture import Capture, session_hook
 from tap_lp_audittrail.capture_format import READINGS
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
-from tap_lp_audittrail.errors import REDACT, install_redaction
+from tap_lp_audittrail.errors import REDACT, install_redaction, show_error_answer
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import configured_range, connection_test, run_read
 from tap_lp_audittrail.readings import log_report
@@ -359,7 +359,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
         """The run's API client, made at the first request."""
         install_redaction()
         client = AuditClient(self.config, ObjectTypeIndex(elements_from_config(self.config)))
-        hooks = [client.readings.observe]
+        hooks = [client.readings.observe, show_error_answer]
         capture = self._start_capture(client)
         if capture is not None:
             hooks.insert(0, capture.hook)
