@@ -29,7 +29,6 @@ from tap_lp_audittrail.auth import (
     is_loopback,
 )
 from tap_lp_audittrail.capture import Capture, session_hook
-from tap_lp_audittrail.capture_format import READINGS
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
 from tap_lp_audittrail.errors import REDACT, install_redaction, show_error_answer
 from tap_lp_audittrail.output import SingerOutput
@@ -420,7 +419,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
         log_report(report)
         capture = self.__dict__.pop("_capture", None)
         if capture is not None:
-            capture.write_json(READINGS, report)
+            capture.write_readings(report)
             capture.close()
 
     def _warn_unknown_object_types(self, client: AuditClient) -> None:
