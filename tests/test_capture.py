@@ -241,14 +241,19 @@ def test_a_killed_capture_replays_up_to_where_it_stopped(tmp_path):
 
 def test_a_last_line_cut_inside_a_character_is_left_out(tmp_path):
     """A kill can stop the capture's writes in the middle of a character of a line."""
-    whole = [{"seq": 1, "body": "Zoë"}, {"seq": 2, "body": "Ωmega"}]
-    text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in whole).encode()
-    cut = json.dumps({"seq": 3, "body": "naïve"}, ensure_ascii=False).encode()
-    cut = cut[: cut.index("ï".encode()) + 1]  # the first of the character's two bytes
-    (tmp_path / "exchanges.jsonl").write_bytes(text + cut)
-    (tmp_path / "windows.jsonl").write_bytes(text + cut)
-    assert read_exchanges(tmp_path) == whole
-    assert read_windows(tmp_path) == whole
+    exchange = {"method": "GET", "path": "/x", "query": [], "service": "other", "status": 200}
+    window = {"start": START.isoformat(), "end": END.isoformat(), "last": True,
+              "inclusive": None, "firsts": [100]}  # fmt: skip
+    for name, read, fields in (
+        ("exchanges.jsonl", read_exchanges, exchange),
+        ("windows.jsonl", read_windows, window),
+    ):
+        whole = [{**fields, "seq": 1, "body": "Zoë"}, {**fields, "seq": 2, "body": "Ωmega"}]
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in whole).encode()
+        cut = json.dumps({**fields, "seq": 3, "body": "naïve"}, ensure_ascii=False).encode()
+        cut = cut[: cut.index("ï".encode()) + 1]  # the first of the character's two bytes
+        (tmp_path / name).write_bytes(text + cut)
+        assert read(tmp_path) == whole
 
 
 def test_readings_from_a_report_play_it():
