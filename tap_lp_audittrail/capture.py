@@ -102,6 +102,9 @@ DROPPED_SETTINGS = ("capture_dir", "stream_map_config", "faker_config")
 
 _USERS_ARG = re.compile(r"(\busers:\s*\[)([^\]]*)(\])")
 _GRAPHQL_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+#: Texts shorter than this are remembered as shown, this many at most.
+_REMEMBERED_BELOW = 64
+_REMEMBERED_AT_MOST = 100_000
 #: A body read as the tap reads it, and written again.
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -120,6 +123,10 @@ class Sanitiser:
         #: Names known to this run, longest first, and the pattern finding any of them.
         self._names: tuple[str, ...] = ()
         self._named: re.Pattern[str] | None = None
+        #: Short texts as shown, while the secrets and names known stay the same: keys and
+        #: most values recur on every page.
+        self._shown: dict[tuple[str, bool], str] = {}
+        self._shown_for: tuple[int, int] = (-1, -1)
 
     def know_names(self, *names: object) -> None:
         """Names of people this run knows: pseudonymised wherever they appear in a text."""
@@ -139,6 +146,17 @@ class Sanitiser:
 
         Unless `names` is false, every name the run knows is pseudonymised in it too.
         """
+        if len(text) >= _REMEMBERED_BELOW:
+            return self._text(text, names)
+        known = (REDACT.generation, len(self._names))
+        if known != self._shown_for or len(self._shown) > _REMEMBERED_AT_MOST:
+            self._shown, self._shown_for = {}, known
+        shown = self._shown.get((text, names))
+        if shown is None:
+            shown = self._shown[text, names] = self._text(text, names)
+        return shown
+
+    def _text(self, text: str, names: bool) -> str:
         if self._account_id in text:
             text = self._account.sub(ACCOUNT_PLACEHOLDER, text)
         text = REDACT(text)

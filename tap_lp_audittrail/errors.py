@@ -53,6 +53,7 @@ _SHAPES: tuple[tuple[str, str], ...] = (
 _SECRET_SHAPES = tuple(
     (word, re.compile(shape), re.compile(shape, re.IGNORECASE)) for word, shape in _SHAPES
 )
+_ANY_WORD = re.compile("|".join(sorted({re.escape(word) for word, _ in _SHAPES})))
 
 
 #: A base64 text (either alphabet), around a secret found inside it: it is redacted whole.
@@ -110,6 +111,10 @@ class Redactor:
         #: Read without the lock: each is replaced whole, never changed in place.
         self._forms: tuple[str, ...] = ()
         self._cores: tuple[str, ...] = ()
+        #: Any form or core, for a short text: one search instead of one per form.
+        self._any: re.Pattern[str] | None = None
+        #: Moves on with each secret learnt: what was redacted before may differ now.
+        self.generation = 0
 
     def add(self, *values: object) -> None:
         """Remember secret values (config credentials, tokens as they are issued)."""
@@ -126,21 +131,34 @@ class Redactor:
                     cores |= base64_cores(value)
             self._forms = tuple(sorted(forms, key=len, reverse=True))
             self._cores = tuple(sorted(cores, key=len, reverse=True))
+            self._any = re.compile("|".join(map(re.escape, (*self._forms, *self._cores))))
+            self.generation += 1
 
     def __call__(self, text: str) -> str:
         """`text` with every known secret value and secret shape replaced."""
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        for core in self._cores:
-            if core in text:
-                text = _redact_base64(text, core)
+        known = self._any
+        # A short text (a log line, a field) is searched once for all forms; a long one once
+        # per form, each search a fast substring search where a pattern would try every form
+        # at every character.
+        if known is not None and (len(text) > _SHORT or known.search(text)):
+            for form in self._forms:
+                if form in text:
+                    text = text.replace(form, REDACTED)
+            for core in self._cores:
+                if core in text:
+                    text = _redact_base64(text, core)
         return _redact_shapes(text)
+
+
+#: Texts up to this many characters are searched with one pattern.
+_SHORT = 512
 
 
 def _redact_shapes(text: str) -> str:
     """`text` with the value of every secret shape replaced."""
     folded = _folded(text)
+    if len(text) <= _SHORT and not _ANY_WORD.search(folded):
+        return text
     for word, shape, anycase in _SECRET_SHAPES:
         if word not in folded:
             continue

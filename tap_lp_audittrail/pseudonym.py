@@ -119,15 +119,17 @@ class _Draws:
     never holds all its draws at once. Ranges are asked in increasing order.
     """
 
-    def __init__(self, seed: bytes) -> None:
+    def __init__(self, seed: bytes, length: int) -> None:
         self._seed = seed
+        self._length = length
         self._chunks: dict[bytes, tuple[int, bytes]] = {}
 
     def _chunk(self, kind: bytes, number: int, width: int) -> bytes:
         known = self._chunks.get(kind)
         if known is None or known[0] != number:
             stream = hashlib.shake_256(self._seed + kind + number.to_bytes(8, "big"))
-            known = self._chunks[kind] = (number, stream.digest(width * _CHUNK))
+            size = min(_CHUNK, self._length - number * _CHUNK)
+            known = self._chunks[kind] = (number, stream.digest(width * size))
         return known[1]
 
     def narrow(self, start: int, end: int) -> bytes:
@@ -209,7 +211,7 @@ class Pseudonymiser:
             if known is not None:
                 return known
         seed = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        draws = _Draws(seed.digest())
+        draws = _Draws(seed.digest(), len(value))
         out: list[str] = []
         if value.isascii():
             changeable = _ascii_run(value, 0, len(value), draws, out)
