@@ -148,12 +148,15 @@ class Sanitiser:
         """
         if len(text) >= _REMEMBERED_BELOW:
             return self._text(text, names)
-        known = (REDACT.generation, len(self._names))
-        if known != self._shown_for or len(self._shown) > _REMEMBERED_AT_MOST:
-            self._shown, self._shown_for = {}, known
-        shown = self._shown.get((text, names))
+        known, shown_before = (REDACT.generation, len(self._names)), self._shown
+        if known != self._shown_for or len(shown_before) > _REMEMBERED_AT_MOST:
+            shown_before = self._shown = {}
+            self._shown_for = known
+        shown = shown_before.get((text, names))
         if shown is None:
-            shown = self._shown[text, names] = self._text(text, names)
+            # Kept in the dict of the secrets and names known when it was made: one learnt
+            # meanwhile puts a new dict in its place.
+            shown = shown_before[text, names] = self._text(text, names)
         return shown
 
     def _text(self, text: str, names: bool) -> str:
