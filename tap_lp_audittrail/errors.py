@@ -2,73 +2,215 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 import threading
 import traceback
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
+if TYPE_CHECKING:
+    import requests
+
+logger = logging.getLogger("tap-lp-audittrail")
+
 REDACTED = "***"
 
-# Shapes that carry a secret whatever its value: auth headers, OAuth parameters, cookies, csrf;
-# each with words (case-folded) one of which every text it matches holds, so that a shape runs
-# only over a text that holds one: a substring search is fast, where each pattern would scan
-# the whole text (audit answers are large).
-_SECRET_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+#: How a quote around a secret may be written: as it is, JSON-escaped (at any depth: JSON
+#: text inside a JSON string), or percent-encoded.
+_QUOTE = r'(?:\\*"|%22)'
+_EQUALS = r"(?:=|%3d)"
+#: A bearer's characters (it may be URL-encoded), and a value up to its closing quote.
+_BEARER = r"[a-z0-9._~+/=%-]"
+_QUOTED = r'(?:(?!%22)[^"\\])*'
+#: A value in a text that may be URL-encoded: up to a quote, comma, ampersand or brace.
+_VALUE = r'(?:(?!%2[26c]|%7d)[^",}\s&\\])+'
+
+# Shapes that carry a secret whatever its value: auth headers, OAuth parameters, cookies, csrf.
+# Each begins with its word, and is matched against the text case-folded (what a
+# case-insensitive match would take for the word: a long s for an s, a dotless i for an i), so
+# that finding where one may begin is a substring search: audit answers and bodies are large.
+# Each reads its text raw, JSON-escaped or URL-encoded: `oauth_signature=\"...\"` in a JSON
+# body, `Bearer%20...` in a quoted URL. Group 1 is kept; what follows it is the secret.
+_SHAPES: tuple[tuple[str, str], ...] = (
     # A token has a digit or punctuation, or is long: "bearer and ..." in a sentence is no token.
-    (
-        ("bearer",),
-        re.compile(
-            r"(?i)(bearer\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-]|[A-Za-z]{16})[A-Za-z0-9._~+/=-]+"
-        ),
+    ("bearer", rf"(bearer(?:\s+|%20|\+))(?={_BEARER}*[0-9._~+/=%-]|[a-z]{{16}}){_BEARER}+"),
+    ("oauth_", rf'(oauth_(?:signature|token|consumer_key|nonce){_EQUALS}{_QUOTE}){_QUOTED}'),
+    ("oauth_", rf'(oauth_(?:signature|token|consumer_key){_EQUALS})(?!{_QUOTE})[^&\s,"\\]+'),
+    ("session_id", rf'(session_id{_EQUALS})[^;\s,"\\&]+'),
+    ("signature:", r"(signature:(?<!\wsignature:)\s*)[a-z0-9+/=%]+"),  # oauthlib's debug lines
+    # A secret-named field of JSON, a form or a header: "password": "...", csrf=...
+    *(
+        (word, rf"({word}{_QUOTE}?\s*(?:[:=]|%3[ad])\s*{_QUOTE}?){_VALUE}")
+        for word in ("csrf", "bearer", "access_token", "accesstoken", "secret", "password")
     ),
-    (("oauth_",), re.compile(r'(?i)(oauth_(?:signature|token|consumer_key|nonce)=")[^"]*')),
-    (("oauth_",), re.compile(r"(?i)(oauth_(?:signature|token|consumer_key)=)[^&\s,\"]+")),
-    (("session_id=",), re.compile(r"(?i)(session_id=)[^;\s,\"]+")),
-    (("signature:",), re.compile(r"(?i)(\bsignature:\s*)[A-Za-z0-9+/=%]+")),  # oauthlib's debug
-    (
-        ("csrf", "bearer", "access_token", "accesstoken", "secret", "password"),
-        re.compile(
-            r'(?i)("?(?:csrf|bearer|access_token|accessToken|accessTokenSecret|secret|'
-            r'password|client_secret|app_secret|access_token_secret)"?\s*[:=]\s*"?)[^",}\s&]+'
-        ),
-    ),
+)  # fmt: skip
+#: Each shape: its word, its pattern over folded text, and over any text (case-insensitive).
+_SECRET_SHAPES = tuple(
+    (word, re.compile(shape), re.compile(shape, re.IGNORECASE)) for word, shape in _SHAPES
 )
+_ANY_WORD = re.compile("|".join(sorted({re.escape(word) for word, _ in _SHAPES})))
+
+
+#: A base64 text (either alphabet), around a secret found inside it: it is redacted whole.
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+_BASE64_TAIL = re.compile(r"[A-Za-z0-9+/_-]*=*")
+#: How far back a base64 text is followed from a secret found inside it.
+_BASE64_REACH = 4096
+#: Secrets shorter than this are not looked for in base64: their encodings are too short to
+#: tell from other text.
+BASE64_MIN = 6
+
+
+def encodings(value: str) -> set[str]:
+    """`value` as it may be written in text: raw, JSON-escaped, URL-encoded (both ways)."""
+    percent = quote(value, safe="")
+    return {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        percent,
+        re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), percent),
+        quote(value),
+        quote_plus(value),
+    }
+
+
+def base64_cores(value: str) -> set[str]:
+    """What every base64 text holding `value` holds, whatever stands before and after it.
+
+    Base64 writes 3 bytes as 4 characters: `value` starts at one of three offsets within a
+    group, and for each the characters that depend on its bytes alone are the same in any
+    text around it (HTTP Basic's `user:secret` included), in either alphabet.
+    """
+    data = value.encode("utf-8", "surrogatepass")
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + data + bytes(2)).decode()
+        first = -(-8 * offset // 6)  # the first character that holds only `value`'s bits
+        last = (8 * (offset + len(data))) // 6  # the first one past them
+        core = encoded[first:last]
+        cores.update((core, core.replace("+", "-").replace("/", "_")))
+    return cores
 
 
 class Redactor:
-    """Knows every secret value of this run and removes them, and secret shapes, from text."""
+    """Knows every secret value of this run and removes them, and secret shapes, from text.
+
+    A secret is found raw, JSON-escaped, URL-encoded or in base64 (alone, or within a base64
+    text such as an HTTP Basic credential, which is then redacted whole).
+    """
 
     def __init__(self) -> None:
         self._values: set[str] = set()
         self._lock = threading.Lock()
+        #: Read without the lock: each is replaced whole, never changed in place.
+        self._forms: tuple[str, ...] = ()
+        self._cores: tuple[str, ...] = ()
+        #: Any form or core, for a short text: one search instead of one per form.
+        self._any: re.Pattern[str] | None = None
+        #: Moves on with each secret learnt: what was redacted before may differ now.
+        self.generation = 0
 
     def add(self, *values: object) -> None:
         """Remember secret values (config credentials, tokens as they are issued)."""
         with self._lock:
-            self._values.update(str(v) for v in values if v not in (None, "") and len(str(v)) >= 3)
+            new = {str(v) for v in values if v not in (None, "") and len(str(v)) >= 3}
+            new -= self._values
+            if not new:
+                return
+            self._values |= new
+            forms, cores = set(self._forms), set(self._cores)
+            for value in new:
+                forms |= encodings(value)
+                if len(value) >= BASE64_MIN:
+                    cores |= base64_cores(value)
+            self._forms = tuple(sorted(forms, key=len, reverse=True))
+            self._cores = tuple(sorted(cores, key=len, reverse=True))
+            self._any = re.compile("|".join(map(re.escape, (*self._forms, *self._cores))))
+            self.generation += 1
 
     def __call__(self, text: str) -> str:
         """`text` with every known secret value and secret shape replaced."""
-        with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for value in values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        # What (?i) matches, folded: a long s holds an s, and a dotless i an i.
-        folded = text.casefold().replace("\u0131", "i")
-        for words, shape in _SECRET_SHAPES:
-            if any(word in folded for word in words):
-                text = shape.sub(lambda m: m.group(1) + REDACTED, text)
+        known = self._any
+        # A short text (a log line, a field) is searched once for all forms; a long one once
+        # per form, each search a fast substring search where a pattern would try every form
+        # at every character.
+        if known is not None and (len(text) > _SHORT or known.search(text)):
+            for form in self._forms:
+                if form in text:
+                    text = text.replace(form, REDACTED)
+            for core in self._cores:
+                if core in text:
+                    text = _redact_base64(text, core)
+        return _redact_shapes(text)
+
+
+#: Texts up to this many characters are searched with one pattern.
+_SHORT = 512
+
+
+def _redact_shapes(text: str) -> str:
+    """`text` with the value of every secret shape replaced."""
+    folded = _folded(text)
+    if len(text) <= _SHORT and not _ANY_WORD.search(folded):
         return text
+    for word, shape, anycase in _SECRET_SHAPES:
+        if word not in folded:
+            continue
+        if len(folded) != len(text):  # a character folded into two: match the text itself
+            text = anycase.sub(lambda m: m.group(1) + REDACTED, text)
+            folded = _folded(text)
+            continue
+        out, at = [], 0
+        for match in shape.finditer(folded):
+            out += [text[at : match.end(1)], REDACTED]
+            at = match.end()
+        if out:
+            text = "".join([*out, text[at:]])
+            folded = _folded(text)
+    return text
+
+
+def _folded(text: str) -> str:
+    """`text` as a case-insensitive match reads it: case-folded, a dotless i an i."""
+    return text.casefold().replace("\u0131", "i")
+
+
+def _redact_base64(text: str, core: str) -> str:
+    """`text` with each base64 run holding `core` replaced whole."""
+    out, at = [], 0
+    found = text.find(core)
+    while found != -1:
+        start, limit = found, max(at, found - _BASE64_REACH)
+        while start > limit and text[start - 1] in _BASE64_CHARS:
+            start -= 1
+        end = _BASE64_TAIL.match(text, found + len(core))
+        out += [text[at:start], REDACTED]
+        at = end.end() if end else found + len(core)
+        found = text.find(core, at)
+    out.append(text[at:])
+    return "".join(out)
 
 
 REDACT = Redactor()
 
 
+#: Longest log message kept, in characters: what a server sends reaches a log whole only
+#: this far. Cut after redaction, so that a cut never leaves a part of a secret.
+LOG_MESSAGE_LIMIT = 10_000
+
+
 class RedactingFilter(logging.Filter):
-    """Passes every log record through REDACT, message and traceback alike."""
+    """Passes every log record through REDACT, message and traceback alike.
+
+    The one place log lines are redacted: a line may quote what a server sent as it came
+    (`show_error_answer`), and this filter is what keeps secrets out of it.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drops it."""
@@ -76,10 +218,33 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):
             message = str(record.msg)
-        record.msg, record.args = REDACT(message), ()
+        message = REDACT(message)
+        if len(message) > LOG_MESSAGE_LIMIT:
+            left = len(message) - LOG_MESSAGE_LIMIT
+            message = f"{message[:LOG_MESSAGE_LIMIT]}... ({left:,} more characters)"
+        record.msg, record.args = message, ()
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = REDACT("".join(traceback.format_exception(*record.exc_info)))
         return True
+
+
+def show_error_answer(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A session hook: at DEBUG, an answer that is not a success, as the server wrote it.
+
+    The one-line message of an error shows the server's `message` alone; this shows what it
+    leaves out. Nothing is redacted here: the RedactingFilter does it for every log line,
+    and cuts the line only after redacting.
+    """
+    if response.status_code < 400 or not logger.isEnabledFor(logging.DEBUG):
+        return
+    request = response.request
+    logger.debug(
+        "HTTP %d answer to %s %s: %s",
+        response.status_code,
+        request.method,
+        (request.url or "").split("?", 1)[0],
+        response.content.decode("utf-8", "replace"),
+    )
 
 
 def install_redaction() -> None:
@@ -87,13 +252,13 @@ def install_redaction() -> None:
     loggers = [
         logging.getLogger(),
         *(
-            logger
-            for logger in logging.Logger.manager.loggerDict.values()
-            if isinstance(logger, logging.Logger)
+            one
+            for one in logging.Logger.manager.loggerDict.values()
+            if isinstance(one, logging.Logger)
         ),
     ]
-    for logger in loggers:
-        for handler in logger.handlers:
+    for one in loggers:
+        for handler in one.handlers:
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):
                 handler.addFilter(RedactingFilter())
     # At DEBUG, oauthlib and requests-oauthlib log every signature, base string and signed

@@ -26,10 +26,9 @@ from tap_lp_audittrail.auth import (
     infer_auth_method,
 )
 from tap_lp_audittrail.capture import Capture, session_hook
-from tap_lp_audittrail.capture_format import READINGS
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
 from tap_lp_audittrail.elements import STREAM_NAMES
-from tap_lp_audittrail.errors import REDACT, install_redaction
+from tap_lp_audittrail.errors import REDACT, install_redaction, show_error_answer
 from tap_lp_audittrail.exchange import DEFAULT_MAX_ANSWER_MEGABYTES
 from tap_lp_audittrail.inputs import (
     catalog_errors,
@@ -390,7 +389,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
         """The run's API client, made at the first request."""
         install_redaction()
         client = AuditClient(self.config, ObjectTypeIndex(elements_from_config(self.config)))
-        hooks = [client.readings.observe]
+        hooks = [client.readings.observe, show_error_answer]
         capture = self._start_capture(client)
         if capture is not None:
             hooks.insert(0, capture.hook)
@@ -451,7 +450,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
         log_report(report)
         capture = self.__dict__.pop("_capture", None)
         if capture is not None:
-            capture.write_json(READINGS, report)
+            capture.write_readings(report)
             capture.close()
 
     def _warn_unknown_object_types(self, client: AuditClient) -> None:

@@ -107,7 +107,7 @@ def server_message(response: requests.Response) -> str:
     try:
         body = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
-        return REDACT(text.strip()[:300]) or response.reason or ""
+        return REDACT(text.strip())[:300] or response.reason or ""
     if isinstance(body, dict):
         if isinstance(body.get("errors"), list):
             return REDACT(
@@ -119,7 +119,7 @@ def server_message(response: requests.Response) -> str:
         for key in ("message", "error_description", "error"):
             if body.get(key):
                 return REDACT(str(body[key]))
-    return REDACT(text.strip()[:300])
+    return REDACT(text.strip())[:300]  # redacted, then cut: a cut secret is no longer known
 
 
 class RunStoppedError(Exception):

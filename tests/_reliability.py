@@ -7,20 +7,22 @@ Set RELIABILITY_FIGURES=<file> to have the tests append their figures to <file> 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
 from tap_lp_audittrail.tap import TapLPAuditTrail
@@ -305,8 +307,37 @@ class SecretSpy:
         return out
 
     def leaks(self, text: str) -> list[str]:
-        """The secrets found in `text` (as the raw secret), if any."""
-        return sorted({raw for form, raw in self.forms().items() if form in text})
+        """The secrets found in `text` (as the raw secret), if any.
+
+        Found in any of `forms`, in the text URL-decoded (either way), or inside any base64
+        text of it decoded (alone, or within an HTTP Basic credential or a whole header).
+        """
+        found = {raw for form, raw in self.forms().items() if form in text}
+        values = [value for value in self.values if len(value) >= 6]
+        for decoded in (unquote(text), unquote_plus(text)):
+            found.update(value for value in values if value in decoded)
+        wanted = [(value, value.encode()) for value in values]
+        for decoded_bytes in _base64_texts(text):
+            found.update(value for value, data in wanted if data in decoded_bytes)
+        return sorted(found)
+
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}")
+
+
+def _base64_texts(text: str) -> Iterator[bytes]:
+    """What each run of base64 characters in `text` decodes to, read from any of its first
+    four characters (either alphabet)."""
+    for run in set(_BASE64_RUN.findall(text)):
+        standard = run.replace("-", "+").replace("_", "/")
+        for start in range(4):
+            part = standard[start:]
+            part = part[: len(part) - 1] if len(part) % 4 == 1 else part  # a lone last character
+            part += "=" * (-len(part) % 4)
+            try:
+                yield base64.b64decode(part)
+            except ValueError:
+                continue
 
 
 # ----------------------------------------------------------------------------- summary

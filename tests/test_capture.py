@@ -12,17 +12,23 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
+import stat
+import subprocess
+import tracemalloc
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
-from tap_lp_audittrail.capture import PERSONAL_FIELDS
+from tap_lp_audittrail.capture import PERSONAL_FIELDS, Capture
 from tap_lp_audittrail.sandbox import DataSpec, Readings, Sandbox
 from tap_lp_audittrail.sandbox.replay import Replay, read_exchanges, read_windows, readings_of
 
-from ._reliability import SecretSpy, catalog_for, run_process
+from ._reliability import SecretSpy, catalog_for, run_process, tap_command
 from .helpers import END, run_inproc, run_tap, tap_config
+from .hostile import Answer, Seen, forward
 from .test_airbyte import configured_catalog, source
 
 START = END - dt.timedelta(days=30)
@@ -235,14 +241,19 @@ def test_a_killed_capture_replays_up_to_where_it_stopped(tmp_path):
 
 def test_a_last_line_cut_inside_a_character_is_left_out(tmp_path):
     """A kill can stop the capture's writes in the middle of a character of a line."""
-    whole = [{"seq": 1, "body": "Zoë"}, {"seq": 2, "body": "Ωmega"}]
-    text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in whole).encode()
-    cut = json.dumps({"seq": 3, "body": "naïve"}, ensure_ascii=False).encode()
-    cut = cut[: cut.index("ï".encode()) + 1]  # the first of the character's two bytes
-    (tmp_path / "exchanges.jsonl").write_bytes(text + cut)
-    (tmp_path / "windows.jsonl").write_bytes(text + cut)
-    assert read_exchanges(tmp_path) == whole
-    assert read_windows(tmp_path) == whole
+    exchange = {"method": "GET", "path": "/x", "query": [], "service": "other", "status": 200}
+    window = {"start": START.isoformat(), "end": END.isoformat(), "last": True,
+              "inclusive": None, "firsts": [100]}  # fmt: skip
+    for name, read, fields in (
+        ("exchanges.jsonl", read_exchanges, exchange),
+        ("windows.jsonl", read_windows, window),
+    ):
+        whole = [{**fields, "seq": 1, "body": "Zoë"}, {**fields, "seq": 2, "body": "Ωmega"}]
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in whole).encode()
+        cut = json.dumps({**fields, "seq": 3, "body": "naïve"}, ensure_ascii=False).encode()
+        cut = cut[: cut.index("ï".encode()) + 1]  # the first of the character's two bytes
+        (tmp_path / name).write_bytes(text + cut)
+        assert read(tmp_path) == whole
 
 
 def test_readings_from_a_report_play_it():
@@ -295,3 +306,227 @@ def test_every_run_ends_by_logging_the_readings_report_once(tmp_path):
     assert "(UTC+00:00)" in line, line  # the offset at least: 400 changes may not settle the zone
     window_lines = [n for n, text in enumerate(lines) if ": window " in text]
     assert not window_lines or max(window_lines) < reports[0]
+
+
+# ----------------------------------------------------------------------------- private files
+def _modes(folder: Path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in [folder, *folder.iterdir()]}
+
+
+def test_a_capture_is_private_whatever_the_umask_and_whatever_was_there(tmp_path):
+    """Folder 0700, files 0600: under umask 0, into a folder and files left 0755 and 0644."""
+    folder = tmp_path / "capture"
+    folder.mkdir(mode=0o755)
+    (folder / "exchanges.jsonl").write_text("old\n")
+    (folder / "exchanges.jsonl").chmod(0o644)
+    folder.chmod(0o755)
+    before = os.umask(0)
+    try:
+        with Sandbox(data=DataSpec(seed=3, records=50, end=END, span_days=30)) as sb:
+            run_tap(_config(sb, folder))
+    finally:
+        os.umask(before)
+    modes = _modes(folder)
+    assert set(modes) == {"capture", "settings.json", "exchanges.jsonl", "windows.jsonl",
+                          "readings.json"}  # fmt: skip
+    assert modes.pop("capture") == 0o700
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_a_capture_file_that_is_a_link_is_not_followed(tmp_path):
+    """A folder someone prepared cannot turn the capture's writes into another file's."""
+    folder, victim = tmp_path / "capture", tmp_path / "victim.txt"
+    folder.mkdir()
+    victim.write_text("kept\n")
+    (folder / "exchanges.jsonl").symlink_to(victim)
+    with Sandbox(data=DataSpec(seed=3, records=50, end=END, span_days=30)) as sb:
+        config = _config(sb, folder)
+        proc = run_process(tmp_path / "run", config, catalog=catalog_for(config))
+        requests = sum(sb.stats.requests.values())
+    assert proc.returncode == 1
+    assert victim.read_text() == "kept\n"
+    assert requests == 0
+    _one_line_naming(proc.stderr, "capture_dir", str(folder))
+
+
+@pytest.mark.parametrize("where", ["under a file", "a file"])
+def test_a_capture_folder_that_cannot_be_written_stops_the_run_with_one_line(tmp_path, where):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    folder = a_file / "capture" if where == "under a file" else a_file
+    with Sandbox(data=DataSpec(seed=3, records=50, end=END, span_days=30)) as sb:
+        config = _config(sb, folder)
+        proc = run_process(tmp_path / "run", config, catalog=catalog_for(config))
+        requests = sum(sb.stats.requests.values())
+    assert proc.returncode == 1
+    assert requests == 0, "a request went out before the capture folder was checked"
+    _one_line_naming(proc.stderr, "capture_dir", str(folder))
+
+
+def _one_line_naming(stderr: str, *words: str) -> None:
+    assert "Traceback" not in stderr, stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if all(word in line for word in words)]
+    assert len(lines) == 1, stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------- bounded memory
+#: One value of this many characters in an answer, as text and again as JSON text.
+BIG_VALUE = 6_000_000
+
+
+def _big_record(sb: Sandbox, scripts: bool = True):
+    """A record holding a BIG_VALUE text and a BIG_VALUE JSON text full of escapes."""
+    base = sb.make_records(1, START, END, seed=2)[0]
+    line = "Zoë wrote\n" if scripts else "Zelda wrote\n"
+    return dataclasses.replace(
+        base,
+        old_value=("Zelda wrote " * (BIG_VALUE // 12 + 1))[:BIG_VALUE],
+        new_value=json.dumps({"k": line * (BIG_VALUE // len(line))}),
+    )
+
+
+def test_a_capture_takes_a_few_times_an_answer_in_memory(tmp_path, hostile):
+    """What the capture allocates for one answer (Python's allocations, traced): at most 6
+    times the answer's size, whatever one value of it holds."""
+    with Sandbox(data=DataSpec(seed=3, records=5, end=END, span_days=30)) as sb:
+        big = _big_record(sb, scripts=False)
+        account = sb.account_id
+    record = {
+        "accountId": account,
+        "objectType": big.object_type,
+        "changeDate": "2026-10-02 10:00:00.0",
+        "originator": big.originator,
+        "oldValue": big.old_value,
+        "newValue": big.new_value,
+    }
+    content = json.dumps({"data": {"auditData": [record]}}).encode()
+    server = hostile(lambda seen: Answer(200, content, {"Content-Type": "application/json"}))
+    response = requests.post(
+        f"{server.url}/api/account/{account}/configuration/metadata/audit",
+        json={"query": "{ auditData(first: 100) { originator } }"},
+        timeout=60,
+    )
+    capture = Capture(tmp_path / "capture", account, pseudonymise=True)
+    tracemalloc.start()
+    try:
+        capture.hook(response)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        capture.close()
+    written = (tmp_path / "capture" / "exchanges.jsonl").read_text()
+    assert len(written) > len(content)
+    assert "Zelda wrote" not in written  # "Zelda" alone: one pseudonym in 12 million
+    assert peak < 6 * len(content), peak / len(content)
+
+
+def _peak_rss(tmp_path: Path, config: dict) -> int:
+    """The peak resident memory (bytes) of one tap process, which must succeed."""
+    command = tap_command(tmp_path, config, None, catalog_for(config))
+    with (tmp_path / "stderr.txt").open("wb") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text()[-2000:]
+    return usage.ru_maxrss * 1024  # kilobytes on Linux
+
+
+def test_a_run_with_a_capture_peaks_at_a_multiple_of_its_largest_answer(tmp_path):
+    """An answer holding a 6 MB value as text and a 6 MB JSON text full of escapes (and
+    letters of other scripts): the run, capture included, peaks at most 20 times the answer
+    above a run over small answers (the tap's own reading takes most of it)."""
+    with Sandbox(data=DataSpec(seed=3, records=50, end=END, span_days=30)) as sb:
+        config = tap_config(sb, start_date=START.isoformat(), page_size=100)
+        config["capture_dir"] = str(tmp_path / "capture")
+        floor = _peak_rss(tmp_path / "small", config)
+        big = _big_record(sb)
+        sb.append([big])
+        answer = len(json.dumps({"oldValue": big.old_value, "newValue": big.new_value}))
+        peak = _peak_rss(tmp_path / "big", config)
+    exchanges = (tmp_path / "capture" / "exchanges.jsonl").read_text()
+    assert len(exchanges) > 2 * BIG_VALUE
+    assert "Zelda wrote" not in exchanges  # "Zelda" alone: one pseudonym in 12 million
+    assert peak - floor < 20 * answer, (peak >> 20, floor >> 20, answer >> 20)
+
+
+# ----------------------------------------------------------------------------- escapes
+def test_a_401_echoing_the_oauth_header_leaves_no_signature_in_the_capture(tmp_path, hostile):
+    """The header echoed inside a JSON string: its quotes escaped (`oauth_signature=\\"...\\"`)."""
+    sb = Sandbox(data=DataSpec(seed=3, records=50, end=END, span_days=30))
+    spy = SecretSpy(sb)
+
+    def script(seen: Seen) -> Answer:
+        if seen.path.endswith("/baseURI.json"):
+            return Answer.json({"baseURI": api.host_port})
+        echoed = seen.headers.get("Authorization", "")
+        return Answer.json({"message": f"refused: Authorization: {echoed}"}, status=401)
+
+    api = hostile(script)
+    with sb:
+        config = {**_config(sb, tmp_path / "capture"), "domain_api_url": api.url}
+        proc = run_process(tmp_path, config, catalog=catalog_for(config))
+    assert proc.returncode == 1
+    for seen in api.seen:
+        spy.see_request({"HTTP_AUTHORIZATION": seen.headers.get("Authorization", "")})
+    captured = (tmp_path / "capture" / "exchanges.jsonl").read_text()
+    assert "oauth_signature" in captured, "the echo was not captured"
+    leaks = spy.leaks(captured)
+    assert not leaks, leaks
+
+
+def test_no_escape_hides_a_personal_field_and_no_name_echoed_in_an_error_stays(tmp_path, hostile):
+    """Keys spelled with JSON escapes (`"origin\\u0061tor"`) are the tap's `originator`: their
+    values are pseudonymised. A 401 naming the login user does not keep the name."""
+    sb = Sandbox(data=DataSpec(seed=9, records=60, end=END, span_days=30))
+    spy = SecretSpy(sb)
+    audits: list[Seen] = []
+    spelt: list[bool] = []
+    user = sb.credentials.username
+
+    def script(seen: Seen) -> Answer:
+        if seen.path.endswith("/baseURI.json"):
+            return Answer.json({"baseURI": api.host_port})
+        if not seen.path.endswith("/metadata/audit"):
+            return forward(seen, sb.url)  # the Login Service
+        audits.append(seen)
+        if len(audits) == 2:  # renewed once, then all goes on
+            return Answer.json({"message": f"user {user} is not authorized"}, status=401)
+        answer = forward(seen, sb.url)
+        held = b'"originator":' in answer.body
+        for key in ("originator", "originatorLoginName", "objectName", "newValue"):
+            spelled = key.replace("a", "\\u0061", 1).replace("N", "\\u004e", 1)
+            answer.body = answer.body.replace(f'"{key}":'.encode(), f'"{spelled}":'.encode())
+        if held:
+            spelt.append(b"origin\\u0061tor" in answer.body)
+        return answer
+
+    api = hostile(script)
+    with sb:
+        sb.append(_planted(sb))
+        config = {
+            **tap_config(sb, auth="login", start_date=START.isoformat(), page_size=500),
+            "domain_api_url": api.url,
+            "capture_dir": str(tmp_path / "capture"),
+        }
+        proc = run_process(tmp_path, config, catalog=catalog_for(config))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert spelt, "no answer held a record"
+    assert all(spelt), "an answer was not spelt with escapes"
+    read = {r["originator"] for r in proc.parsed().stream("audit_trail")}
+    assert PLANTED[0] in read, "the tap did not read the escaped key"
+    captured = "".join(p.read_text() for p in sorted((tmp_path / "capture").iterdir()))
+    for value in (*PLANTED, user):
+        for form in (value, json.dumps(value)[1:-1], value.split()[0]):
+            assert form not in captured, form
+    assert not spy.leaks(captured)
+
+
+def _planted(sb: Sandbox) -> list:
+    """Records naming PLANTED people in the fields a capture pseudonymises."""
+    base = sb.make_records(4, START, END, seed=2)
+    return [
+        dataclasses.replace(base[0], originator=PLANTED[0]),
+        dataclasses.replace(base[1], originator_login_name=PLANTED[1]),
+        dataclasses.replace(base[2], object_name=PLANTED[2]),
+        dataclasses.replace(base[3], new_value=json.dumps({"n": PLANTED[0]})),
+    ]

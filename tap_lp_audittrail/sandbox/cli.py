@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from tap_lp_audittrail.private import write_private
 from tap_lp_audittrail.sandbox.readings import DataSpec, Readings
 
 if TYPE_CHECKING:
@@ -116,19 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
 def replay_main(args: argparse.Namespace) -> int:
     """Serve a capture until SIGINT/SIGTERM."""
     try:
-        from tap_lp_audittrail.sandbox.replay import Replay
+        from tap_lp_audittrail.sandbox.replay import CaptureError, Replay
     except ModuleNotFoundError as exc:
         if not str(exc.name).startswith("werkzeug"):
             raise
         sys.exit(INSTALL_HINT.format(missing=exc.name))
-    replay = Replay(args.replay, host=args.host, port=args.port, account_id=args.account_id)
+    try:
+        replay = Replay(args.replay, host=args.host, port=args.port, account_id=args.account_id)
+    except CaptureError as exc:
+        sys.exit(f"tap-lp-audittrail-sandbox: the capture cannot be replayed: {exc}")
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda signum, frame: done.set())
     signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
     with replay:
         print(replay.url, flush=True)
         if args.write_tap_config is not None:
-            args.write_tap_config.write_text(json.dumps(replay.tap_config(), indent=2))
+            write_private(args.write_tap_config, json.dumps(replay.tap_config(), indent=2))
         held = sum(len(queue) for queue in replay.queues.values())
         print(f"replaying {held} captured answers from {args.replay}", file=sys.stderr)
         while not done.wait(0.2):
@@ -182,8 +186,7 @@ def write_env(path: Path, config: dict[str, Any]) -> None:
             if not line.lstrip().removeprefix("export ").startswith(ENV_PREFIX)
         ]
     ours = [f"{ENV_PREFIX}{key.upper()}={env_quote(str(value))}" for key, value in config.items()]
-    path.write_text("\n".join([*kept, *ours]) + "\n")
-    path.chmod(0o600)  # it holds credentials
+    write_private(path, "\n".join([*kept, *ours]) + "\n")  # it holds credentials
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     with sb:
         print(sb.url, flush=True)
-        if args.write_tap_config is not None:
-            args.write_tap_config.write_text(json.dumps(tap_config(sb, args.auth), indent=2))
+        if args.write_tap_config is not None:  # it holds credentials
+            write_private(args.write_tap_config, json.dumps(tap_config(sb, args.auth), indent=2))
         if args.write_env is not None:
             write_env(args.write_env, tap_config(sb, args.auth))
         print(f"serving {sb.store.n} records for account {sb.account_id}", file=sys.stderr)
