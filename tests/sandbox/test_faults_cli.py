@@ -195,14 +195,19 @@ def _raw_post(sb, body: bytes) -> socket.socket:
     return sock
 
 
+def _read_to_the_end(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
 def test_a_reset_ends_the_connection_with_an_rst_and_other_answers_with_a_fin(sandbox_factory):
     sb = sandbox_factory(faults=[FaultRule("reset", at=[1])])
     body = json.dumps({"query": Q}).encode()
+    # an RST, never a clean end of the stream
     with _raw_post(sb, body) as sock, pytest.raises(ConnectionResetError):
-        while sock.recv(65536):  # an RST, never a clean end of the stream
-            pass
+        _read_to_the_end(sock)
     with _raw_post(sb, body) as sock:
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
+        received = _read_to_the_end(sock)
     assert received.startswith(b"HTTP/1.1 200")
