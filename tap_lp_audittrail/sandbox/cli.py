@@ -163,7 +163,7 @@ def replay_main(args: argparse.Namespace) -> int:
     with replay:
         print(replay.url, flush=True)
         if args.write_tap_config is not None:
-            args.write_tap_config.write_text(json.dumps(replay.tap_config(), indent=2))
+            write_private(args.write_tap_config, json.dumps(replay.tap_config(), indent=2))
         held = sum(len(queue) for queue in replay.queues.values())
         print(f"replaying {held} captured answers from {args.replay}", file=sys.stderr)
         while not done.wait(0.2):
@@ -199,6 +199,14 @@ def _sandbox_class() -> type[Sandbox]:
 ENV_PREFIX = "TAP_LP_AUDITTRAIL_"
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file that holds credentials: its folder made if missing, readable by its owner."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
 def env_quote(value: str) -> str:
     """`value` in single quotes, as Meltano writes `.env` (python-dotenv reads it back)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -217,8 +225,7 @@ def write_env(path: Path, config: dict[str, Any]) -> None:
             if not line.lstrip().removeprefix("export ").startswith(ENV_PREFIX)
         ]
     ours = [f"{ENV_PREFIX}{key.upper()}={env_quote(str(value))}" for key, value in config.items()]
-    path.write_text("\n".join([*kept, *ours]) + "\n")
-    path.chmod(0o600)  # it holds credentials
+    write_private(path, "\n".join([*kept, *ours]) + "\n")
 
 
 def growth_of(args: argparse.Namespace) -> Growth | None:
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     with sb:
         print(sb.url, flush=True)
         if args.write_tap_config is not None:
-            args.write_tap_config.write_text(json.dumps(tap_config(sb, args.auth), indent=2))
+            write_private(args.write_tap_config, json.dumps(tap_config(sb, args.auth), indent=2))
         if args.write_env is not None:
             write_env(args.write_env, tap_config(sb, args.auth))
         say(
