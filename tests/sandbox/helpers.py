@@ -4,8 +4,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -14,6 +15,7 @@ from requests_oauthlib import OAuth1
 from tap_lp_audittrail.sandbox import Sandbox
 from tap_lp_audittrail.sandbox.cli import build_parser, data_of, growth_of
 from tap_lp_audittrail.sandbox.growth import growth_line
+from tests.helpers import as_multiset
 
 ALL_FIELDS = (
     "accountId objectType objectName actionType element oldValue newValue changeDate originator "
@@ -128,3 +130,44 @@ class SandboxProcess:
         self.proc.stdout.close()
         self.proc.stderr.close()
         assert code == 0, "\n".join(self.lines)
+
+
+def assert_read_once(
+    served: SandboxProcess,
+    first: list[dict],
+    second: list[dict],
+    *,
+    first_started: datetime,
+    first_ended: datetime,
+    said_before_second: int,
+) -> int:
+    """Two reads of a growing sandbox, the second from the first's state: each change once.
+
+    Every change of the growths said before the second read began is in one of them, and
+    nothing the sandbox did not serve; the growths made after the first read ended are all in
+    the second, the late changes too. Returns how many of those are dated before the first
+    read began (changes the first could have read, had they been visible).
+    """
+    ids = Counter(record["id"] for record in first + second)
+    twice = [i for i, n in ids.items() if n > 1]
+    assert not twice, f"{len(twice)} changes emitted by both reads"
+    got = as_multiset(first + second)
+    assert_within(got, served.replica(said_before_second), "a change said before the second read")
+    assert_within(served.replica(len(served.growths)), got, "a change the sandbox served")
+    after = [n for n, at in served.growths[:said_before_second] if at > first_ended]
+    assert after, "no growth between the reads"
+    new = multiset(served.replica(after[-1])) - multiset(served.replica(after[0] - 1))
+    assert_within(as_multiset(second), new, "a change grown after the first read")
+    began = first_started.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return sum(1 for key in new.elements() if dict(key)["changeDate"] < began)
+
+
+def assert_within(whole: Counter | Sandbox, part: Counter | Sandbox, what: str) -> None:
+    """Every change of `part` is in `whole` (a sandbox: its ground truth), as multisets."""
+    outside = multiset(part) - multiset(whole)
+    first = dict(next(iter(outside), ()))
+    assert not outside, f"{what}: {outside.total()} missing, the first {first}"
+
+
+def multiset(changes: Counter | Sandbox) -> Counter:
+    return changes if isinstance(changes, Counter) else as_multiset(changes.ground_truth())
