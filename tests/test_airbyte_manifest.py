@@ -11,7 +11,7 @@ airbyte-cdk's `source-declarative-manifest` with the manifest injected into the 
 - every reading of the API (or a fault) played against the manifest, and what it does: exact,
   exact after deduplication, stopped without a loss, or a change lost;
 - the request count of a full sync against the Python source's, on the same data;
-- no secret in any message.
+- no secret in any message; airbyte-cdk's standard tests for declarative sources pass.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import datetime as dt
 import json
 import math
 import re
+import shutil
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -688,6 +690,60 @@ def test_at_debug_level_the_cdk_logs_the_login_services_bearer(sandbox_factory, 
     assert bearers
     assert leaked(output, bearers) == bearers
     assert not leaked(output, [sb.credentials.password])
+
+
+# ----------------------------------------------------------------------------- standard tests
+@E2E
+def test_airbytes_standard_tests_for_declarative_sources_pass(sandbox_factory, tmp_path):
+    """airbyte-cdk's DeclarativeSourceTestSuite, in .venv-airbyte: spec, check with a valid and
+    an invalid config, config against spec, discover, read of every stream, and a read with a
+    bad catalog. The image tests are left out: the image is Airbyte's, pulled from Docker Hub."""
+    sb = recent_sandbox(sandbox_factory, 97, 300, days=5, readings=HARD)
+    folder = tmp_path / "source-lp-audittrail-manifest"  # the suite names the connector by it
+    shutil.copytree(FOLDER, folder, ignore=shutil.ignore_patterns("secrets", "__pycache__"))
+    secrets = folder / "secrets"
+    secrets.mkdir()
+    config = manifest_config(sb, start=sb.start_time)
+    (secrets / "config.json").write_text(json.dumps(config))
+    invalid = {**config, "credentials": {**config["credentials"], "bearer_token": "sbx.wrong"}}
+    (secrets / "invalid_config.json").write_text(json.dumps(invalid))
+    report = tmp_path / "junit.xml"
+    proc = subprocess.run(
+        [
+            airbyte_venv_bin("python"), "-m", "pytest", "integration_tests",
+            "-c", "integration_tests/pytest.ini", "-m", "not image_tests",
+            f"--junitxml={report}", "-q",
+        ],
+        cwd=folder,
+        env=cdk_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )  # fmt: skip
+    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    root = ET.parse(report).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    outcomes: dict[str, str] = {}
+    for case in suite.iter("testcase"):
+        kinds = {child.tag for child in case}
+        outcomes[case.get("name", "?")] = next(
+            (k for k in ("failure", "error", "skipped") if k in kinds), "passed"
+        )
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    passed = {name for name, outcome in outcomes.items() if outcome == "passed"}
+    for name in (
+        "test_spec",
+        "test_check['config' Test Scenario]",
+        "test_check['invalid_config' Test Scenario]",
+        "test_config_matches_spec['config' Test Scenario]",
+        "test_discover['config' Test Scenario]",
+        "test_basic_read['config' Test Scenario]",
+        "test_fail_read_with_bad_catalog['config' Test Scenario]",
+    ):
+        assert name in passed, json.dumps(outcomes)
+    print(json.dumps({"standard_tests": dict(sorted(outcomes.items()))}))
 
 
 # ----------------------------------------------------------------------------- the docs
