@@ -8,8 +8,8 @@ airbyte-cdk's `source-declarative-manifest` with the manifest injected into the 
 - bad settings are refused before any request, naming the setting;
 - a sync, then one from its state, hold every distinct change under the Python source's ids,
   with a bearer token, the Login Service and OAuth 2.0 client credentials;
-- every reading of the API (or a fault) played against the manifest, and what it does: exact,
-  exact after deduplication, stopped without a loss, or a change lost;
+- the honest table of docs/airbyte.md: every row is a reading of the API (or a fault) played
+  here against the manifest, and its verdict is what the test observes;
 - the request count of a full sync against the Python source's, on the same data;
 - no secret in any message; airbyte-cdk's standard tests for declarative sources pass.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -42,14 +43,18 @@ from .declarative import (
     REPO,
     ManifestRun,
     airbyte_venv_bin,
+    as_change,
     assert_distinct_changes,
     cdk_env,
+    configured_catalog,
     load_manifest,
     manifest_config,
     run_manifest,
 )
 from .helpers import key, run_inproc, tap_config
 from .hostile import OTHER_HOST, Answer, forward
+from .markdown import ROOT, block_after, text
+from .test_docs import broken_links
 
 UTC = dt.timezone.utc
 AUDIT = "audit_trail"
@@ -255,6 +260,10 @@ def test_the_settings_are_account_id_domain_start_date_and_three_ways_in():
         if prop.get("airbyte_secret")
     }
     assert secrets == {"bearer_token", "password", "client_id", "client_secret"}
+
+
+def test_the_connectors_readme_links_lead_somewhere():
+    assert not broken_links(FOLDER / "README.md")
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -607,6 +616,35 @@ def test_a_redirect_to_another_host_is_followed_without_the_credential(
     assert lost, "the other host's empty answer stood for a day of LivePerson's"
 
 
+#: Rows of the table that other tests of this module fill.
+OTHER_ROWS = {
+    "Exact copies of one change": (COLLAPSE, test_exact_copies_of_one_change_share_one_id),
+    "A redirect to another host": (
+        LOSES,
+        test_a_redirect_to_another_host_is_followed_without_the_credential,
+    ),
+}
+
+
+def documented_table() -> dict[str, str]:
+    """docs/airbyte.md's honest table: row -> verdict."""
+    page = text(ROOT / "docs" / "airbyte.md")
+    start = page.index("<!-- the honest table: tests/test_airbyte_manifest.py")
+    rows = {}
+    for line in page[start:].splitlines()[3:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[-1].strip("*")
+    return rows
+
+
+def test_docs_airbyte_md_table_holds_every_reading_played_here_with_its_verdict():
+    expected = {r.row: r.verdict for r in READINGS}
+    expected.update({row: verdict for row, (verdict, _) in OTHER_ROWS.items()})
+    assert documented_table() == expected
+
+
 # ----------------------------------------------------------------------------- cost
 def expected_requests(sb: Sandbox, cap: int, first_day: dt.date, last_day: dt.date) -> int:
     """The fewest requests day windows allow: per day, its pages, and one empty page to end
@@ -640,6 +678,33 @@ def test_a_full_sync_makes_one_request_per_page_and_one_per_day(
                       "manifest_requests": requests, "manifest_windows":
                       (tomorrow - first_day).days + 1, "manifest_seconds": round(sync.seconds, 1),
                       "tap_seconds": round(tap.seconds, 1)}))  # fmt: skip
+
+
+@E2E
+def test_a_stream_without_new_changes_reads_again_every_day_since_its_last_change(
+    sandbox_factory, tmp_path
+):
+    """A known limit, in docs/airbyte.md: the cursor is the newest change read, so a quiet
+    stream's next sync starts again two days before its last change, and reads to tomorrow."""
+    hour = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    sb = sandbox_factory(
+        data=DataSpec(seed=87, records=80, end=hour - dt.timedelta(days=10), span_days=4),
+        seed=87,
+        readings=Readings(to_date_inclusive=False),
+    )
+    config = manifest_config(sb, start=sb.start_time)
+    first = run_manifest("read", config, tmp_path / "first")
+    assert first.exit_code == 0, first.stderr[-3000:]
+    before = sb.stats.requests["audit"]
+    second = run_manifest("read", config, tmp_path / "second", state=first.final_state)
+    assert second.exit_code == 0, second.stderr[-3000:]
+    assert second.cursor() == first.cursor()
+    cursor = dt.datetime.strptime(first.cursor() or "", "%Y-%m-%dT%H:%M:%S.%f%z")
+    start = cursor - dt.timedelta(days=2)
+    first_day = start.date() + dt.timedelta(days=start.time() != dt.time(0))
+    tomorrow = dt.datetime.now(UTC).date() + dt.timedelta(days=1)
+    assert sb.stats.requests["audit"] - before == expected_requests(sb, 500, first_day, tomorrow)
+    assert (tomorrow - first_day).days >= 10
 
 
 # ----------------------------------------------------------------------------- secrets
@@ -747,3 +812,39 @@ def test_airbytes_standard_tests_for_declarative_sources_pass(sandbox_factory, t
 
 
 # ----------------------------------------------------------------------------- the docs
+@E2E
+def test_the_documented_local_sync_and_its_resume_read_only_the_new_changes(
+    sandbox_factory, tmp_path
+):
+    """docs/airbyte.md's commands as written: a sync with the manifest injected from its file,
+    its STATEs made into state.json, and a sync from that file."""
+    block = block_after("<!-- the manifest on the command line:", "sh")
+    *first, resume = [line for line in block.body.splitlines() if line and line[0] != "#"]
+    sb = recent_sandbox(sandbox_factory, 98, 200, readings=HARD)
+    (tmp_path / "airbyte-manifest").mkdir()
+    shutil.copy(MANIFEST, tmp_path / "airbyte-manifest" / "manifest.yaml")
+    (tmp_path / "config.json").write_text(json.dumps(manifest_config(sb, start=sb.start_time)))
+    (tmp_path / "catalog.json").write_text(json.dumps(configured_catalog([AUDIT])))
+    env = {
+        **cdk_env(tmp_path),
+        "PATH": f"{REPO / '.venv-airbyte' / 'bin'}{os.pathsep}/usr/bin:/bin",
+    }
+
+    def run(script: str) -> None:
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"{script}\n{proc.stderr[-2000:]}"
+
+    run("\n".join(first))
+    append_recent(sb, 12, seed=99)
+    run(resume)
+    runs = []
+    for name in ("first.jsonl", "second.jsonl"):
+        records = [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
+        runs.append([m["record"]["data"] for m in records if m["type"] == "RECORD"])
+    union = [as_change(r) for r in runs[0] + runs[1]]
+    assert_distinct_changes(union, truth(sb))
+    new = {key(r) for r in truth(sb)} - {key(as_change(r)) for r in runs[0]}
+    assert len(new) == 12
