@@ -13,8 +13,16 @@ pytest_plugins = ["tap_lp_audittrail.sandbox.pytest_plugin", "tests.hostile"]
 # draws the same examples (so a mutant's verdict does not depend on luck), keeps no example
 # database between mutants, and does not shrink a failing example (it only has to fail).
 settings.register_profile(
-    "mutation", derandomize=True, database=None, phases=(Phase.explicit, Phase.generate)
+    "mutation",
+    derandomize=True,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),
+    deadline=None,
 )
+# No property of this suite is about time: Hypothesis's 200 ms deadline per example would only
+# measure how loaded the machine is (a test of text failed on it under a load of 9).
+settings.register_profile("default-no-deadline", deadline=None)
+settings.load_profile("default-no-deadline")
 
 
 @pytest.fixture

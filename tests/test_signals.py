@@ -9,14 +9,18 @@ A second signal ends the process at once, even while stdout is blocked.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -129,6 +133,14 @@ def test_a_signal_ends_the_run_with_whole_lines_a_covering_state_and_128_plus_it
         assert_same_records([*before.values(), *after_.values()], truth(name), what=name)
 
 
+F_GETPIPE_SZ = 1032  # Linux's fcntl for a pipe's capacity
+
+
+def _unread(pipe: IO[bytes]) -> int:
+    """How many bytes wait in `pipe`, written and not yet read."""
+    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
 def test_a_second_signal_ends_the_process_at_once_even_with_stdout_blocked(sandbox_factory):
     sb = sandbox_factory(data=DataSpec(seed=44, records=4_000, end=END), latency=0.01)
     config = tap_config(sb, page_size=100, max_concurrency=2)
@@ -138,13 +150,20 @@ def test_a_second_signal_ends_the_process_at_once_even_with_stdout_blocked(sandb
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     try:
-        time.sleep(4)
-        assert proc.poll() is None
+        # Wait until the pipe is full (however long a loaded machine takes to fill it): the
+        # tap's next write does not fit, and it blocks there.
+        room = fcntl.fcntl(proc.stdout.fileno(), F_GETPIPE_SZ) - 16 * 1024  # < one write
+        waited = time.monotonic() + 120
+        while _unread(proc.stdout) < room and time.monotonic() < waited:
+            assert proc.poll() is None
+            time.sleep(0.1)
+        assert _unread(proc.stdout) >= room, "the tap never filled its stdout"
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert proc.poll() is None, "the first signal waits for the line being written"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=2) == 128 + signal.SIGINT
+        # Blocked, the tap would never end by itself: any bound proves the second signal did it.
+        assert proc.wait(timeout=10) == 128 + signal.SIGINT
     finally:
         proc.kill()
         proc.wait()
