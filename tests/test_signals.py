@@ -41,6 +41,20 @@ POINTS = [
 ]
 
 
+def _wait_until_caught(pid: int, signum: int, timeout: float = 60) -> None:
+    """Wait until process `pid` has a handler of its own for `signum` (Linux's SigCgt)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(
+            next(line for line in status.splitlines() if line.startswith("SigCgt:"))[7:], 16
+        )
+        if caught >> (signum - 1) & 1:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"the process never took signal {signum} over")
+
+
 def _run_until(command: list[str], signum: int, after_records: int) -> tuple[bytes, int, str]:
     """Run `command`, send `signum` once it has written `after_records` RECORD lines."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -54,7 +68,9 @@ def _run_until(command: list[str], signum: int, after_records: int) -> tuple[byt
     reader = threading.Thread(target=lambda: err.append(stderr.read()), daemon=True)
     reader.start()
     if after_records == 0:
-        time.sleep(0.3)  # imports and settings: no request yet
+        # As soon as the tap takes the signal over (its first step; before, the signal is the
+        # interpreter's, and ends the process as the default handler does): no request yet.
+        _wait_until_caught(proc.pid, signum)
         proc.send_signal(signum)
         sent.set()
     while True:
