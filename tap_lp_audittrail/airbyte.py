@@ -42,8 +42,8 @@ from singer_sdk.exceptions import ConfigValidationError, MaxRecordsLimitExceptio
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMessage
 
-from tap_lp_audittrail.auth import SECRET_SETTINGS
 from tap_lp_audittrail.cli import run_and_exit
+from tap_lp_audittrail.credentials import AUTH_TABLE, SECRET_SETTINGS, secret_values
 from tap_lp_audittrail.errors import REDACT, RedactingFilter
 from tap_lp_audittrail.failures import Kind, classify, stack_trace
 from tap_lp_audittrail.output import Lines
@@ -65,22 +65,11 @@ LOG_LEVELS = {
     logging.DEBUG: "DEBUG",
 }
 
-#: Groups of the settings form: the account, one per way of logging in, then what to read and
-#: how to send requests. A setting not listed here lands in the last group.
-GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("account", "Account", ("account_id", "auth_method", "domain", "domain_api_url")),
-    (
-        "oauth1",
-        "OAuth 1.0 API key (auth_method oauth1, or login with user name)",
-        ("app_key", "app_secret", "access_token", "access_token_secret"),
-    ),
-    ("login", "Login Service (auth_method login)", ("username", "password")),
-    (
-        "client_credentials",
-        "OAuth 2.0 client credentials (auth_method client_credentials)",
-        ("client_id", "client_secret"),
-    ),
-    ("bearer", "Bearer token (auth_method bearer)", ("bearer_token",)),
+#: The settings form's first group: the account and where its hosts are.
+ACCOUNT_SETTINGS = ("account_id", "auth_method", "domain", "domain_api_url")
+#: The groups after the credentials' (one per way of logging in, from the auth table). A setting
+#: in no group lands in the last.
+LATER_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "read",
         "What to read",
@@ -110,6 +99,22 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
 )
+
+
+def form_groups() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The form's groups (id, title, settings): the account, one per auth method, the rest.
+
+    A method's group holds its credential settings that no group before holds; its title
+    names every method that takes them (the API key's: oauth1 or login).
+    """
+    groups: list[tuple[str, str, tuple[str, ...]]] = [("account", "Account", ACCOUNT_SETTINGS)]
+    placed = set(ACCOUNT_SETTINGS)
+    for method in AUTH_TABLE:
+        own = tuple(key for key in method.settings if key not in placed)
+        placed.update(own)
+        takers = " or ".join(m.name for m in AUTH_TABLE if set(own) & set(m.settings))
+        groups.append((method.name, f"{method.label} - auth_method {takers}", own))
+    return (*groups, *LATER_GROUPS)
 
 
 def now_ms() -> int:
@@ -361,8 +366,9 @@ def connection_specification() -> dict[str, Any]:
     and the settings fall in groups (one per way of logging in) for a form to render.
     """
     schema = copy.deepcopy(TapLPAuditTrail.config_jsonschema)
-    group_of = {name: gid for gid, _, names in GROUPS for name in names}
-    last_group = GROUPS[-1][0]
+    groups = form_groups()
+    group_of = {name: gid for gid, _, names in groups for name in names}
+    last_group = groups[-1][0]
     orders: dict[str, int] = {}
     for name, prop in schema["properties"].items():
         types = prop.get("type")
@@ -370,7 +376,7 @@ def connection_specification() -> dict[str, Any]:
             # A form renders one type; a setting left out is simply absent.
             concrete = [t for t in types if t != "null"]
             prop["type"] = concrete[0] if len(concrete) == 1 else concrete
-        if name in SECRET_SETTINGS or prop.get("secret"):
+        if name in SECRET_SETTINGS:
             prop["airbyte_secret"] = True
         if name.startswith("replay_"):
             prop["airbyte_hidden"] = True  # set by the replay's --write-tap-config, not by hand
@@ -384,7 +390,7 @@ def connection_specification() -> dict[str, Any]:
         "type": "object",
         "required": schema.get("required", []),
         "properties": schema["properties"],
-        "groups": [{"id": gid, "title": title} for gid, title, _ in GROUPS],
+        "groups": [{"id": gid, "title": title} for gid, title, _ in groups],
     }
 
 
@@ -531,7 +537,7 @@ def load_config(path: str) -> dict[str, Any]:
     config = read_json_file(path, "config")
     if not isinstance(config, dict):
         raise _unusable("config", f"--config {path}: expected a JSON object")
-    REDACT.add(*(config.get(key) for key in SECRET_SETTINGS))
+    REDACT.add(*secret_values(config))
     return config
 
 

@@ -19,14 +19,15 @@ from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from tap_lp_audittrail import hosts
 from tap_lp_audittrail.api import AuditClient
-from tap_lp_audittrail.auth import (
+from tap_lp_audittrail.capture import Capture, session_hook
+from tap_lp_audittrail.cli import TapCommand, run_and_exit
+from tap_lp_audittrail.credentials import (
     AUTH_METHODS,
     SECRET_SETTINGS,
     auth_method,
     infer_auth_method,
+    secret_values,
 )
-from tap_lp_audittrail.capture import Capture, session_hook
-from tap_lp_audittrail.cli import TapCommand, run_and_exit
 from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.errors import REDACT, install_redaction, show_error_answer
 from tap_lp_audittrail.exchange import DEFAULT_MAX_ANSWER_MEGABYTES
@@ -56,8 +57,9 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 
-def _secret(name: str, description: str) -> th.Property:
-    return th.Property(name, th.StringType, secret=True, description=description)
+def _credential(name: str, description: str) -> th.Property:
+    """A credential setting, secret when credentials.py says it holds a secret."""
+    return th.Property(name, th.StringType, secret=name in SECRET_SETTINGS, description=description)
 
 
 def _ranged(
@@ -100,20 +102,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="oauth1, login, client_credentials or bearer; may be omitted when "
         "the credentials given make it unambiguous",
     ),
-    _secret("app_key", "OAuth 1.0 API key: app key (consumer key)"),
-    _secret("app_secret", "OAuth 1.0 API key: app secret (consumer secret)"),
-    _secret("access_token", "OAuth 1.0 API key: access token"),
-    _secret("access_token_secret", "OAuth 1.0 API key: access token secret"),
-    th.Property(
+    _credential("app_key", "OAuth 1.0 API key: app key (consumer key)"),
+    _credential("app_secret", "OAuth 1.0 API key: app secret (consumer secret)"),
+    _credential("access_token", "OAuth 1.0 API key: access token"),
+    _credential("access_token_secret", "OAuth 1.0 API key: access token secret"),
+    _credential(
         "username",
-        th.StringType,
-        description="Login Service user name (auth_method login), with `password` or "
-        "with the four API key settings",
+        "Login Service user name (auth_method login), with `password` or with the four API key "
+        "settings",
     ),
-    _secret("password", "Login Service password"),
-    _secret("client_id", "OAuth 2.0 client id (Sentinel client credentials)"),
-    _secret("client_secret", "OAuth 2.0 client secret"),
-    _secret("bearer_token", "A ready bearer token; it cannot be renewed by the tap"),
+    _credential("password", "Login Service password"),
+    _credential("client_id", "OAuth 2.0 client id (Sentinel client credentials)"),
+    _credential("client_secret", "OAuth 2.0 client secret"),
+    _credential("bearer_token", "A ready bearer token; it cannot be renewed by the tap"),
     th.Property(
         "domain",
         th.StringType,
@@ -309,7 +310,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
         Every message names its setting and never holds a secret: the SDK's own messages may
         quote a value, so the tap's take their place.
         """
-        REDACT.add(*(config.get(key) for key in SECRET_SETTINGS))
+        REDACT.add(*secret_values(config))
         for warning in config_warnings(config):
             self.logger.warning("%s", warning)
         errors = config_errors(config, self.config_jsonschema)

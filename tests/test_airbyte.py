@@ -28,7 +28,7 @@ import pytest
 from airbyte_protocol.models import AirbyteMessage, AirbyteStateBlob, ConfiguredAirbyteCatalog
 
 from tap_lp_audittrail import airbyte
-from tap_lp_audittrail.auth import SECRET_SETTINGS
+from tap_lp_audittrail.credentials import SECRET_SETTINGS
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
 from tap_lp_audittrail.streams import ELEMENTS

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tap_lp_audittrail.auth import AUTH_TABLE, settings_group_validation
+from tap_lp_audittrail.credentials import AUTH_TABLE, settings_group_validation
 from tap_lp_audittrail.sandbox import DataSpec
 from tap_lp_audittrail.tap import range_text
 
