@@ -27,14 +27,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
 import logging
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import msgspec
@@ -46,6 +44,7 @@ from tap_lp_audittrail.cli import run_and_exit
 from tap_lp_audittrail.credentials import AUTH_TABLE, SECRET_SETTINGS, secret_values
 from tap_lp_audittrail.errors import REDACT, RedactingFilter
 from tap_lp_audittrail.failures import Kind, classify, stack_trace
+from tap_lp_audittrail.jsonfiles import read_json, read_json_object, unusable
 from tap_lp_audittrail.output import Lines
 from tap_lp_audittrail.stopping import (
     STOP,
@@ -433,7 +432,7 @@ def selected_streams(catalog: object, known: Iterable[str]) -> dict[str, str]:
     names = list(known)
     entries = catalog.get("streams") if isinstance(catalog, dict) else None
     if not isinstance(entries, list):
-        raise _unusable("catalog", "catalog: expected an object with a list of streams")
+        raise unusable("Catalog", ["catalog: expected an object with a list of streams"])
     selected: dict[str, str] = {}
     problems = []
     for number, entry in enumerate(entries):
@@ -456,7 +455,7 @@ def selected_streams(catalog: object, known: Iterable[str]) -> dict[str, str]:
             continue
         selected[name] = mode
     if problems:
-        raise ConfigValidationError("The catalog is not usable", errors=problems)
+        raise unusable("Catalog", problems)
     return {name: selected[name] for name in names if name in selected}
 
 
@@ -471,7 +470,7 @@ def singer_state(state: object) -> dict[str, Any]:
             return singer_state([state])
         return {"bookmarks": state}  # legacy: stream -> its state
     if not isinstance(state, list):
-        raise _unusable("state", f"state: expected a list of state messages, got {_kind(state)}")
+        raise unusable("State", [f"state: expected a list of state messages, got {_kind(state)}"])
     bookmarks: dict[str, Any] = {}
     for number, given in enumerate(state):
         item = given
@@ -479,7 +478,7 @@ def singer_state(state: object) -> dict[str, Any]:
             item = item["state"]  # a whole AirbyteMessage
         where = f"state[{number}]"
         if not isinstance(item, dict):
-            raise _unusable("state", f"{where}: expected a state message, got {_kind(item)}")
+            raise unusable("State", [f"{where}: expected a state message, got {_kind(item)}"])
         kind = item.get("type") or ("LEGACY" if "data" in item else "STREAM")
         if kind == "STREAM":
             name, value = _stream_state(item.get("stream"), where)
@@ -488,14 +487,14 @@ def singer_state(state: object) -> dict[str, Any]:
             shared = item.get("global")
             entries = shared.get("stream_states") if isinstance(shared, dict) else None
             if not isinstance(entries, list):
-                raise _unusable("state", f"{where}.global: expected stream_states")
+                raise unusable("State", [f"{where}.global: expected stream_states"])
             for index, entry in enumerate(entries):
                 name, value = _stream_state(entry, f"{where}.global.stream_states[{index}]")
                 bookmarks[name] = value
         elif kind == "LEGACY":
             bookmarks.update(singer_state(item.get("data")).get("bookmarks", {}))
         else:
-            raise _unusable("state", f"{where}.type: {kind!r}; use STREAM, GLOBAL or LEGACY")
+            raise unusable("State", [f"{where}.type: {kind!r}; use STREAM, GLOBAL or LEGACY"])
     return {"bookmarks": bookmarks}
 
 
@@ -503,7 +502,7 @@ def _stream_state(entry: object, where: str) -> tuple[str, Any]:
     descriptor = entry.get("stream_descriptor") if isinstance(entry, dict) else None
     name = descriptor.get("name") if isinstance(descriptor, dict) else None
     if not isinstance(name, str):
-        raise _unusable("state", f"{where}: has no stream_descriptor.name")
+        raise unusable("State", [f"{where}: has no stream_descriptor.name"])
     assert isinstance(entry, dict)
     value = entry.get("stream_state")
     return name, {} if value is None else value
@@ -513,30 +512,10 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _unusable(what: str, problem: str) -> ConfigValidationError:
-    return ConfigValidationError(f"The {what} is not usable", errors=[problem])
-
-
 # --------------------------------------------------------------------------- commands
-def read_json_file(path: str, what: str) -> Any:
-    """A JSON file given on the command line; errors name the option."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _unusable(what, f"--{what} {path}: cannot be read ({exc.strerror})") from None
-    if what == "state" and not text.strip():
-        return None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise _unusable(what, f"--{what} {path}: not valid JSON ({exc})") from None
-
-
 def load_config(path: str) -> dict[str, Any]:
     """The config file, whose secrets the redactor learns before anything is logged."""
-    config = read_json_file(path, "config")
-    if not isinstance(config, dict):
-        raise _unusable("config", f"--config {path}: expected a JSON object")
+    config, _ = read_json_object(path, "config")
     REDACT.add(*secret_values(config))
     return config
 
@@ -679,8 +658,8 @@ def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int
         elif args.command == "discover":
             discover(config, out)
         else:
-            catalog = read_json_file(args.catalog, "catalog")
-            state = read_json_file(args.state, "state") if args.state else None
+            catalog, _ = read_json(args.catalog, "catalog")
+            state = read_json(args.state, "state", empty_is_none=True)[0] if args.state else None
             read(config, catalog, state, out)
     except StdoutClosed:
         return PIPE_CLOSED

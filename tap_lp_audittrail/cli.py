@@ -9,21 +9,19 @@ DEBUG the traceback is logged with every line.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import sys
 import threading
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import SingerCommand
 
 from tap_lp_audittrail.failures import Kind, classify
+from tap_lp_audittrail.jsonfiles import read_json_object
 from tap_lp_audittrail.stopping import (
     STOP,
     Interrupted,
@@ -59,25 +57,6 @@ def _config_paths(args: list[str]) -> list[str]:
     return [path for path in paths if path != "ENV"]
 
 
-def _check_config_file(path: str) -> None:
-    """A settings file that is not a JSON object stops the run with one line naming it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return  # said by parse_args, as before
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = f"--config {path}: cannot be read ({exc.__class__.__name__}: {exc})"
-        raise ConfigValidationError("A settings file is not usable", errors=[problem]) from None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        problem = f"--config {path}: not valid JSON ({exc}); fix the file"
-        raise ConfigValidationError("A settings file is not usable", errors=[problem]) from None
-    if not isinstance(value, dict):
-        problem = f"--config {path}: expected a JSON object of settings, got {type(value).__name__}"
-        raise ConfigValidationError("A settings file is not usable", errors=[problem])
-
-
 class TapCommand(SingerCommand):
     """The SDK's command, with the tap's expected failures each ending in one line."""
 
@@ -101,14 +80,13 @@ class TapCommand(SingerCommand):
         return result
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """The SDK reads `--config` files while parsing: a missing one is an expected failure."""
+        """Each `--config` file read by the tap's loader before the SDK reads it.
+
+        A file missing, unreadable, not JSON or not an object is then one line naming it.
+        """
         for path in _config_paths(args):
-            _check_config_file(path)
-        try:
-            return super().parse_args(ctx, args)
-        except FileNotFoundError as exc:
-            problem = f"{exc} Check the path given to --config"
-            raise ConfigValidationError("A settings file is missing", errors=[problem]) from None
+            read_json_object(path, "config")
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         """SingerCommand.invoke without its config-error lines: `main` says it once."""

@@ -38,7 +38,7 @@ from tap_lp_audittrail import readings, sdk_shim
 from tap_lp_audittrail.bookmarks import Bookmark
 from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order, lanes_for
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
-from tap_lp_audittrail.inputs import unusable
+from tap_lp_audittrail.jsonfiles import unusable
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
 from tap_lp_audittrail.records import UTC, IdAssigner, Row, parse_utc

@@ -5,15 +5,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
-import io
-import json
 from collections.abc import Mapping
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import click
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
@@ -32,11 +29,11 @@ from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.errors import REDACT, install_redaction, show_error_answer
 from tap_lp_audittrail.exchange import DEFAULT_MAX_ANSWER_MEGABYTES
 from tap_lp_audittrail.inputs import (
-    catalog_errors,
+    catalog_file,
+    checked_catalog,
+    checked_state,
     note_missing_bookmarks,
-    state_errors,
-    unusable,
-    unwrap_state,
+    state_file,
 )
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import configured_range, connection_test, run_read
@@ -334,46 +331,22 @@ class TapLPAuditTrail(ConfigCheckedTap):
     def __init__(self, *, catalog: Any = None, **kwargs: Any) -> None:
         """Refuse a catalog this tap cannot follow before the SDK applies it (inputs.py)."""
         if isinstance(catalog, Mapping):
-            problems = catalog_errors(catalog)
-            if problems:
-                raise unusable("Catalog", problems)
+            checked_catalog(catalog)
         super().__init__(catalog=catalog, **kwargs)
 
     @classmethod
     def invoke(  # type: ignore[override]
         cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
     ) -> None:
-        """Check the state and catalog files before the SDK reads them (inputs.py).
-
-        Each problem is a line naming the file and the field, not a traceback (or, for a
-        state that is a list, a silent fresh start). A state in Meltano's wrapped form is
-        unwrapped; one without a bookmark for any stream is said to be so.
-        """
-        loaded = None if kwargs.get("about") else _json_object_file("state", state)
-        if loaded is not None:
-            value, where = loaded
-            value, inside = unwrap_state(value, cls.logger, where)
-            problems = state_errors(value, where, inside)
-            if problems:
-                raise unusable("State", problems)
-            if not value:
-                note_missing_bookmarks(value, cls.logger)
-            state = io.StringIO(json.dumps(value))
-        loaded = None if kwargs.get("about") else _json_object_file("catalog", catalog)
-        if loaded is not None:
-            value, where = loaded
-            problems = catalog_errors(value, where)
-            if problems:
-                raise unusable("Catalog", problems)
-            catalog = io.StringIO(json.dumps(value))
+        """Check the state and catalog files before the SDK reads them (inputs.py)."""
+        if not kwargs.get("about"):
+            state = state_file(state, cls.logger)
+            catalog = catalog_file(catalog)
         super().invoke(state=state, catalog=catalog, **kwargs)
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse state this tap cannot have written, before it steers a run wrong."""
-        state, inside = unwrap_state(state, self.logger)
-        problems = state_errors(state, "state", inside)
-        if problems:
-            raise unusable("State", problems)
+        state = checked_state(state, self.logger)
         super().load_state(state)
         if state:
             note_missing_bookmarks(state, self.logger)
@@ -594,23 +567,6 @@ def _auth_errors(config: Mapping[str, Any]) -> list[str]:
         f"{', '.join(gaps)}: required for auth_method {method.name} "
         f"(it needs {method.needs_text()})"
     ]
-
-
-def _json_object_file(name: str, file: IO[str] | None) -> tuple[Any, str] | None:
-    """The JSON object `file` holds, and how messages name the file (`--state PATH`)."""
-    if file is None:
-        return None
-    text = file.read()
-    where = f"--{name} {file.name}" if isinstance(getattr(file, "name", None), str) else name
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        problem = f"{where}: not valid JSON ({exc}); fix the file or start without {name}"
-        raise ConfigValidationError(f"{name} is not usable", errors=[problem]) from None
-    if not isinstance(value, dict):
-        problem = f"{where}: expected a JSON object, got {type(value).__name__}"
-        raise ConfigValidationError(f"{name} is not usable", errors=[problem])
-    return value, where
 
 
 def main() -> NoReturn:
