@@ -23,9 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
 from tap_lp_audittrail.sandbox.cli import tap_config
-from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
+from tap_lp_audittrail.tap import TapLPAuditTrail
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

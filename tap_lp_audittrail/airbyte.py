@@ -42,6 +42,7 @@ from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMe
 
 from tap_lp_audittrail.cli import run_and_exit
 from tap_lp_audittrail.credentials import AUTH_TABLE, SECRET_SETTINGS, secret_values
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.errors import REDACT, RedactingFilter
 from tap_lp_audittrail.failures import Kind, classify, stack_trace
 from tap_lp_audittrail.jsonfiles import read_json, read_json_object, unusable
@@ -52,7 +53,7 @@ from tap_lp_audittrail.stopping import (
     StdoutClosed,
     end_by_sigpipe,
 )
-from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
+from tap_lp_audittrail.tap import TapLPAuditTrail
 
 SYNC_MODES = ("full_refresh", "incremental")
 CHUNK_BYTES = 256 * 1024

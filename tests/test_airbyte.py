@@ -29,10 +29,11 @@ from airbyte_protocol.models import AirbyteMessage, AirbyteStateBlob, Configured
 
 from tap_lp_audittrail import airbyte
 from tap_lp_audittrail.credentials import SECRET_SETTINGS
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
 from tap_lp_audittrail.streams import ELEMENTS
-from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
+from tap_lp_audittrail.tap import TapLPAuditTrail
 
 from ._reliability import Process, SecretSpy, Union, now_sandbox, run_killable
 from .helpers import (

@@ -33,7 +33,8 @@ from tap_lp_audittrail.credentials import (
 )
 from tap_lp_audittrail.errors import REDACTED, AuthError, Redactor
 from tap_lp_audittrail.hosts import base_url
-from tap_lp_audittrail.tap import CONFIG_SCHEMA, config_errors
+from tap_lp_audittrail.settings import CONFIG_SCHEMA, config_errors
+from tap_lp_audittrail.tap import settings_schema
 from tap_lp_audittrail.transport import RetryPolicy, Transport
 
 KEY = dict.fromkeys(("app_key", "app_secret", "access_token", "access_token_secret"), "k")
@@ -117,7 +118,7 @@ def test_no_method_no_authenticator():
     ],
 )
 def test_the_config_check_names_what_the_method_still_needs(config, named):
-    errors = config_errors({"account_id": "1", **config})
+    errors = config_errors({"account_id": "1", **config}, settings_schema())
     (error,) = errors
     assert error.startswith(f"{named}: required for auth_method {config['auth_method']}")
     method = auth_method(config["auth_method"])

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
-from tap_lp_audittrail.tap import STREAM_NAMES
 
 from .._reliability import SecretSpy, Union, now_sandbox, run_killable
 from ..helpers import END, assert_in_order_with_unique_ids, assert_same_records, tap_config
