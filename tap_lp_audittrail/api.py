@@ -23,13 +23,9 @@ import requests
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_lp_audittrail import hosts
-from tap_lp_audittrail.auth import (
-    AUDIT_SERVICE,
-    Authenticator,
-    DomainResolver,
-    build_authenticator,
-)
+from tap_lp_audittrail.auth import Authenticator, build_authenticator
 from tap_lp_audittrail.concurrency import Slots
+from tap_lp_audittrail.domains import AUDIT_SERVICE, DomainResolver
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
 from tap_lp_audittrail.paging import ServerTraits, count_contradiction

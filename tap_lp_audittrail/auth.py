@@ -1,4 +1,7 @@
-"""The four ways LivePerson lets the tap in, and where their hosts are found.
+"""The four ways LivePerson lets the tap in: one authenticator each.
+
+Which settings each method takes is the auth table's (credentials.py); where the Login
+Service's and Sentinel's hosts are, the Domain API's (domains.py).
 
 Every authenticator is a requests auth callable with a `generation` (which token signed a
 request) and `renew(generation)`, so that a 401 renews a token once for all threads that saw
@@ -20,101 +23,15 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_lp_audittrail import hosts
 from tap_lp_audittrail.credentials import infer_auth_method
-from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
-from tap_lp_audittrail.failures import describe
-from tap_lp_audittrail.hosts import HostError, HostRefusedError, Origin, RedirectError
+from tap_lp_audittrail.domains import LOGIN_SERVICE, SENTINEL_SERVICE, DomainResolver
+from tap_lp_audittrail.errors import REDACT, AuthError
+from tap_lp_audittrail.failures import REFUSALS, describe
 from tap_lp_audittrail.transport import Transport, raise_for_status, read_json, server_message
 
 logger = logging.getLogger("tap-lp-audittrail")
 
-AUDIT_SERVICE = "accountConfigReadOnly"
-LOGIN_SERVICE = "agentVep"
-SENTINEL_SERVICE = "sentinel"
-
 #: Renew a login session this long before LivePerson would end it.
 SESSION_MARGIN_SECONDS = 300
-
-
-#: What the Domain API may refuse for the whole run: every thread asking hears the same.
-_REFUSALS = (AuthError, UnreachableError, HostRefusedError, RedirectError)
-
-
-class DomainResolver:
-    """Finds a service's host through LivePerson's Domain API (CSDS), once per run."""
-
-    def __init__(self, transport: Transport, domain_api: Origin, account_id: str) -> None:
-        self.transport = transport
-        self.domain_api = domain_api
-        self.account_id = account_id
-        self._hosts: dict[str, Origin] = {}
-        self._refused: dict[str, FatalAPIError] = {}
-        self._lock = threading.Lock()
-        transport.hosts.allow(
-            domain_api,
-            "domain_api_url",
-            f"Check `domain_api_url` (now {domain_api.base}"
-            + (
-                ""
-                if domain_api.base == hosts.LIVEPERSON_DOMAIN_API
-                else f"; LivePerson's is {hosts.LIVEPERSON_DOMAIN_API}"
-            )
-            + ") and that this machine can reach it (network, firewall, proxy).",
-        )
-
-    def host(self, service: str) -> Origin:
-        """Where `service` is for this account."""
-        with self._lock:
-            if service in self._refused:
-                # The Domain API refused this account, cannot be reached, or named a host the
-                # tap refuses: every window thread asks, one is told, the others hear the same.
-                raise copy.copy(self._refused[service])
-            if service not in self._hosts:
-                try:
-                    self._hosts[service] = self._resolve(service)
-                except _REFUSALS as exc:
-                    self._refused[service] = exc
-                    raise
-            return self._hosts[service]
-
-    def _resolve(self, service: str) -> Origin:
-        url = hosts.url(self.domain_api, "domain api", account=self.account_id, service=service)
-        what = f"Domain API lookup of {service}"
-
-        def read(response: requests.Response) -> Origin:
-            if response.status_code in (400, 404):
-                msg = (
-                    f"{what}: LivePerson does not know account_id '{self.account_id}' or "
-                    f"service '{service}': {server_message(response)}. Check `account_id` "
-                    "(the site id) and `domain_api_url`."
-                )
-                raise AuthError(msg)
-            raise_for_status(response, what)
-            body = read_json(response, what)
-            named = body.get("baseURI") if isinstance(body, dict) else None
-            if not isinstance(named, str) or not named:
-                msg = f"{what}: the answer holds no baseURI host"
-                raise AuthError(msg)
-            try:
-                return hosts.plain_host(named)
-            except HostError as exc:
-                msg = (
-                    f"{what}: the Domain API (`domain_api_url` {self.domain_api.base}) names "
-                    f"the host {REDACT(named)!r}, which {exc}: not a plain host[:port], so "
-                    "nothing is sent there. Check `domain_api_url`, or set `domain` to the "
-                    "Audit Trail's host."
-                )
-                raise HostRefusedError(msg, setting="domain_api_url") from None
-
-        origin = self.transport.call(what, lambda: self.transport.request("GET", url, what), read)
-        logger.info("Domain API: %s is at %s", service, origin.netloc)
-        self.transport.hosts.allow(
-            origin,
-            "domain_api_url",
-            f"The Domain API (`domain_api_url`) gives this host for the service {service} of "
-            f"`account_id` {self.account_id}: check that this machine can reach it (network, "
-            "firewall, proxy).",
-        )
-        return origin
 
 
 class Authenticator(AuthBase):
@@ -271,7 +188,7 @@ class _TokenAuthenticator(Authenticator):
             raise copy.copy(self._refused)
         try:
             token, lifetime = self._fetch()
-        except _REFUSALS as exc:
+        except REFUSALS as exc:
             self._refused = exc
             raise
         REDACT.add(token)

@@ -15,7 +15,6 @@ from tap_lp_audittrail.auth import (
     AUTHENTICATORS,
     BearerAuthenticator,
     ClientCredentialsAuthenticator,
-    DomainResolver,
     LoginAuthenticator,
     OAuth1Authenticator,
     build_authenticator,
@@ -31,6 +30,7 @@ from tap_lp_audittrail.credentials import (
     auth_method,
     infer_auth_method,
 )
+from tap_lp_audittrail.domains import DomainResolver
 from tap_lp_audittrail.errors import REDACTED, AuthError, Redactor
 from tap_lp_audittrail.hosts import base_url
 from tap_lp_audittrail.settings import CONFIG_SCHEMA, config_errors
