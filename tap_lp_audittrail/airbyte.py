@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 import msgspec
-from singer_sdk.exceptions import ConfigValidationError, MaxRecordsLimitException
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMessage
 
@@ -47,6 +47,7 @@ from tap_lp_audittrail.errors import REDACT, RedactingFilter
 from tap_lp_audittrail.failures import Kind, classify, stack_trace
 from tap_lp_audittrail.jsonfiles import read_json, read_json_object, unusable
 from tap_lp_audittrail.output import Lines
+from tap_lp_audittrail.sdk_shim import OnlyWarnings, RecordLimitIsNoError
 from tap_lp_audittrail.stopping import (
     STOP,
     Interrupted,
@@ -528,11 +529,11 @@ def check(config: dict[str, Any], out: Stdout) -> None:
     except ConfigValidationError as exc:
         out.connection_status(False, classify(exc).line)
         return
-    quiet = _RecordLimitIsNoError()
+    quiet = (RecordLimitIsNoError(), OnlyWarnings(tap.name))
     handlers = logging.getLogger().handlers
     for handler in handlers:
-        handler.addFilter(quiet)
-        handler.addFilter(_quiet_check)
+        for one in quiet:
+            handler.addFilter(one)
     try:
         tap.run_connection_test()
     except Exception as exc:
@@ -543,35 +544,14 @@ def check(config: dict[str, Any], out: Stdout) -> None:
         return
     finally:
         for handler in handlers:
-            handler.removeFilter(quiet)
-            handler.removeFilter(_quiet_check)
+            for one in quiet:
+                handler.removeFilter(one)
     names = _credential_names(tap)
     out.connection_status(
         True,
         f"LivePerson accepted {names or 'the credentials'} for account {config['account_id']} "
         "and the Audit Trail answered.",
     )
-
-
-def _quiet_check(record: logging.LogRecord) -> bool:
-    """`check` says what it checked, not the SDK's per-stream sync lines and METRICs."""
-    if record.levelno >= logging.WARNING:
-        return True
-    name = record.name
-    return not (name.startswith(("singer_sdk.metrics", f"{TapLPAuditTrail.name}.")))
-
-
-class _RecordLimitIsNoError(logging.Filter):
-    """Hides the SDK's error line for the connection test's stop after one record.
-
-    That stop is by design; the line would read as a failure.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Drop only that line (logged while the limit's exception is being handled)."""
-        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
-        causes = (exc, getattr(exc, "__cause__", None))
-        return not any(isinstance(cause, MaxRecordsLimitException) for cause in causes)
 
 
 def discover(config: dict[str, Any], out: Stdout) -> None:

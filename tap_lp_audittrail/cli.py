@@ -13,15 +13,14 @@ import logging
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
-from singer_sdk.plugin_base import SingerCommand
 
 from tap_lp_audittrail.failures import Kind, classify
 from tap_lp_audittrail.jsonfiles import read_json_object
+from tap_lp_audittrail.sdk_shim import DropSyncErrorLine, QuietCommand
 from tap_lp_audittrail.stopping import (
     STOP,
     Interrupted,
@@ -29,21 +28,6 @@ from tap_lp_audittrail.stopping import (
     end_by_sigpipe,
     is_broken_pipe,
 )
-
-#: The SDK's own line when a stream's sync raises: it names a stream that is often not the
-#: cause (the first one selected), and the tap's own line follows.
-_SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
-
-
-class _DropSdkSyncError(logging.Filter):
-    """Drops the SDK's per-stream error line while a failure is on its way up."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """False for the SDK's sync error line (below DEBUG): the tap's own line says it."""
-        # The tap's own line follows, with the traceback when the failure is a bug.
-        return not str(record.msg).startswith(_SDK_SYNC_ERROR) or logging.getLogger(
-            record.name
-        ).isEnabledFor(logging.DEBUG)
 
 
 def _config_paths(args: list[str]) -> list[str]:
@@ -57,12 +41,12 @@ def _config_paths(args: list[str]) -> list[str]:
     return [path for path in paths if path != "ENV"]
 
 
-class TapCommand(SingerCommand):
+class TapCommand(QuietCommand):
     """The SDK's command, with the tap's expected failures each ending in one line."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command; a failure logs its line and exits with its code."""
-        drop = _DropSdkSyncError()
+        drop = DropSyncErrorLine()
         for handler in logging.getLogger().handlers:
             handler.addFilter(drop)
         try:
@@ -87,13 +71,6 @@ class TapCommand(SingerCommand):
         for path in _config_paths(args):
             read_json_object(path, "config")
         return super().parse_args(ctx, args)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """SingerCommand.invoke without its config-error lines: `main` says it once."""
-        logging.captureWarnings(capture=True)
-        warnings.filterwarnings("once", category=DeprecationWarning)
-        sys.excepthook = self.excepthook
-        return click.Command.invoke(self, ctx)
 
     def stop_with(self, exc: Interrupted) -> NoReturn:
         """End a run that a signal stopped: exit 128 + the signal's number, quietly."""

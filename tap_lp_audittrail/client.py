@@ -8,7 +8,6 @@ others then have nothing left to do.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,34 +18,13 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_lp_audittrail import sdk_shim
 from tap_lp_audittrail.bookmarks import REPLICATION_KEY
 from tap_lp_audittrail.records import AUDIT_SCHEMA
+from tap_lp_audittrail.sdk_shim import SyncTimer
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
-    from typing_extensions import Self
 
     from tap_lp_audittrail.elements import Element
-
-
-class SyncTimer(metrics.Timer):
-    """A stream's `sync_duration`, which the read starts: the SDK's `with` does not restart it.
-
-    One read writes every stream, inside the first stream's sync: each stream's records flow
-    from the read's start, not from when the SDK reaches that stream.
-    """
-
-    started = False
-
-    def start(self) -> None:
-        """Start timing now, unless timing already."""
-        if not self.started:
-            self.started = True
-            self.start_time = time.time()
-
-    def __enter__(self) -> Self:
-        """The SDK's `with`: starts the timer if the read has not."""
-        self.start()
-        return self
 
 
 class AuditStream(Stream):

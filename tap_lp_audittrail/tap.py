@@ -28,7 +28,7 @@ from tap_lp_audittrail.inputs import (
 from tap_lp_audittrail.output import SingerOutput
 from tap_lp_audittrail.read import configured_range, connection_test, run_read
 from tap_lp_audittrail.readings import log_report
-from tap_lp_audittrail.sdk_shim import ConfigCheckedTap
+from tap_lp_audittrail.sdk_shim import ConfigCheckedTap, command_as
 from tap_lp_audittrail.settings import (
     CONFIG_SCHEMA,
     config_errors,
@@ -82,15 +82,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
     @classmethod
     def get_singer_command(cls) -> click.Command:
         """The SDK's command line, each expected failure ending in one line (see cli.py)."""
-        command = super().get_singer_command()
-        return TapCommand(
-            name=command.name,
-            callback=command.callback,
-            params=command.params,
-            help=command.help,
-            context_settings=command.context_settings,
-            logger=cls.logger,
-        )
+        return command_as(super().get_singer_command(), TapCommand, cls.logger)
 
     def __init__(self, *, catalog: Any = None, **kwargs: Any) -> None:
         """Refuse a catalog this tap cannot follow before the SDK applies it (inputs.py)."""
