@@ -57,7 +57,6 @@ from tap_lp_audittrail.stopping import (
 from tap_lp_audittrail.tap import TapLPAuditTrail
 
 SYNC_MODES = ("full_refresh", "incremental")
-CHUNK_BYTES = 256 * 1024
 LOG_LEVELS = {
     logging.CRITICAL: "FATAL",
     logging.ERROR: "ERROR",
@@ -151,15 +150,13 @@ class Stdout:
             self._ended = self._ended or last
             self._encoder.encode_into(message, self._lines.pending, -1)
             self._lines.pending += b"\n"
-            if not chunked or len(self._lines.pending) >= CHUNK_BYTES:
-                self._lines.flush()
+            self._lines.flush_if(not chunked)
 
     def write_lines(self, lines: bytes) -> None:
         """Queue lines encoded already (the read's RECORD lines); out once the queue is big."""
         with self._lock:
             self._lines.pending += lines
-            if len(self._lines.pending) >= CHUNK_BYTES:
-                self._lines.flush()
+            self._lines.flush_if(False)
 
     def flush(self) -> None:
         """Write every queued line."""
@@ -268,7 +265,7 @@ class AirbyteMessages(GenericSingerWriter[bytes, Message]):
         for stream, entry in (state.get("bookmarks") or {}).items():
             self._said[stream] = self._encode(entry)
 
-    # The read's fast path (read.LineWriter): RECORD lines it encodes itself.
+    # The read's fast path (output.RecordWriter): RECORD lines it encodes itself.
     def record_prefix(self, stream: str) -> bytes:
         """The start of an Airbyte RECORD line of `stream`, up to its data."""
         return b'{"type":"RECORD","record":{"stream":' + self._encode(stream) + b',"data":'
@@ -290,6 +287,15 @@ class AirbyteMessages(GenericSingerWriter[bytes, Message]):
     def records_written(self, stream: str, count: int) -> None:
         """Records of `stream` since its last STATE (its sourceStats)."""
         self._records[stream] = self._records.get(stream, 0) + count
+
+    @property
+    def closed(self) -> bool:
+        """Stdout's reader has gone (a closed pipe): nothing is written any more."""
+        return self.out.closed
+
+    def flush(self) -> None:
+        """Write every queued line; StdoutClosed if stdout's reader has gone."""
+        self.out.flush()
 
     def serialize_message(self, message: Message) -> bytes:
         """Singer JSON of a message (not used for output; required by the interface)."""

@@ -30,7 +30,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -39,7 +39,7 @@ from tap_lp_audittrail.bookmarks import Bookmark
 from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order, lanes_for
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.jsonfiles import unusable
-from tap_lp_audittrail.output import SingerOutput
+from tap_lp_audittrail.output import RecordWriter
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
 from tap_lp_audittrail.records import UTC, IdAssigner, Row, parse_utc
 from tap_lp_audittrail.stopping import STOP, Interrupted, StdoutClosed, signal_name
@@ -311,29 +311,6 @@ class TrailRead:
         )
 
 
-@runtime_checkable
-class LineWriter(Protocol):
-    """A writer the read hands RECORD lines it encoded itself: the fast path.
-
-    A line is `record_prefix(stream)`, the record's JSON, then `record_suffix()`.
-    """
-
-    def record_prefix(self, stream: str) -> bytes:
-        """The start of a RECORD line of `stream`, up to the record's JSON."""
-
-    def record_suffix(self) -> bytes:
-        """The end of the RECORD lines written now (a time stamp), newline included."""
-
-    def write_records(self, lines: bytes) -> None:
-        """Queue whole RECORD lines."""
-
-    def first_record(self, stream: str) -> None:
-        """The first record of `stream` is about to be written."""
-
-    def records_written(self, stream: str, count: int) -> None:
-        """`count` more records of `stream` were written, since the last call."""
-
-
 @dataclass
 class Target:
     """One selected stream as the read sees it: its bookmark, and how its records are written."""
@@ -369,7 +346,7 @@ class FanOut:
         self.index = index
         self.lookback = lookback
         writer = tap.message_writer
-        self.writer = writer if isinstance(writer, LineWriter) else None
+        self.writer = writer if isinstance(writer, RecordWriter) else None
         self.all_changes = targets.get(ALL_CHANGES_STREAM)
         self.unknown: dict[str, int] = {}
         self._routes_of: dict[object, tuple[Target, ...]] = {}
@@ -469,9 +446,7 @@ class FanOut:
         there keeps `reread_from` at or before it and every id emitted at it in `seen`: a run
         from this STATE reads that group again, skips what was emitted, and goes on.
         """
-        if isinstance(exc, StdoutClosed) or (
-            isinstance(self.writer, SingerOutput) and self.writer.closed
-        ):
+        if isinstance(exc, StdoutClosed) or (self.writer is not None and self.writer.closed):
             return  # nobody reads any more
         last = self.last_emitted
         if last is not None:
@@ -482,9 +457,8 @@ class FanOut:
                 target.bookmark.to_state(target.stream.get_context_state(None))
         with contextlib.suppress(StdoutClosed):
             self.tap.state_writer.write_state(self.tap.state)
-            flush = getattr(self.tap.message_writer, "flush", None)
-            if flush is not None:
-                flush()
+            if self.writer is not None:
+                self.writer.flush()
         if isinstance(exc, Interrupted):
             logger.info(
                 "Stopped by %s: the last STATE covers every record written (%s); a run "
@@ -620,7 +594,7 @@ def run_read(tap: Tap, client: AuditClient, streams: Sequence[Stream]) -> None:
         writer = tap.message_writer
         prefix = (
             writer.record_prefix(stream.name)
-            if isinstance(writer, LineWriter) and sdk_shim.writes_records_as_they_are(stream)
+            if isinstance(writer, RecordWriter) and sdk_shim.writes_records_as_they_are(stream)
             else None
         )
         targets[stream.name] = Target(stream, bookmark, bookmark.start(floor), prefix)
