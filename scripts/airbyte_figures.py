@@ -117,7 +117,7 @@ def writers(records: int) -> dict:
 
     from singer_sdk.singerlib.encoding.simple import RecordMessage
 
-    from tap_lp_audittrail.airbyte import AirbyteMessages, Stdout
+    from tap_lp_audittrail.airbyte.messages import AirbyteMessages, Stdout
     from tap_lp_audittrail.output import SingerOutput
 
     with Sandbox(data=DataSpec(seed=3, records=records, end=END)) as sb:

@@ -1,6 +1,6 @@
 """How a run ends: every exception mapped to its kind, its one line and its exit code.
 
-The Singer command line (cli.py) and the Airbyte entry point (airbyte.py) both end through
+The Singer command line (cli.py) and the Airbyte one (airbyte/commands.py) both end through
 `classify`, so a failure reads the same in both, and Airbyte's `failure_type` follows the kind:
 
 - config: a setting, a file, a credential or a permission must change; running again as it

@@ -28,7 +28,7 @@ from singer_sdk.exceptions import (
     StreamMapConfigError,
 )
 
-from tap_lp_audittrail import airbyte
+from tap_lp_audittrail.airbyte import commands
 from tap_lp_audittrail.api import QueryRefusedError
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError, ThrottledError, UnreachableError
 from tap_lp_audittrail.exchange import AnswerTooLargeError, ExchangeTimeout
@@ -233,7 +233,7 @@ def airbyte_ends(tmp_path: Path) -> tuple[int, dict]:
     catalog.write_text(json.dumps({"streams": [{"stream": entry, "sync_mode": "incremental"}]}))
     out = io.StringIO()
     with redirect_stderr(io.StringIO()):
-        code = airbyte.run(["read", "--config", str(config), "--catalog", str(catalog)], out)
+        code = commands.run(["read", "--config", str(config), "--catalog", str(catalog)], out)
     return code, json.loads(out.getvalue().splitlines()[-1])
 
 
