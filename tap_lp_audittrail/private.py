@@ -44,6 +44,7 @@ def open_private(path: str | Path, mode: str = "w") -> IO[str] | IO[bytes]:
 
 
 def write_private(path: str | Path, text: str) -> None:
-    """`text` written to `path`, readable by its owner alone."""
+    """`text` written to `path`, readable by its owner alone; its folder made when missing."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open_private(path) as out:
         out.write(text)

@@ -4,7 +4,8 @@ LivePerson's guidance: never retry a 4xx but 429; wait at least a second after a
 5xx after 5, 10 and 15 s, then back off longer (2, 4, 8 min). A Retry-After is honoured and
 never undercut (one that is negative or not a finite number counts as none), and a 429 pauses
 the run for at least a second whatever it says. The whole retry time of one call is bounded
-by `max_retry_seconds`.
+by `max_retry_seconds`; a 429 asking for a longer pause stops the run at once, every thread
+waiting for that pause included.
 
 The first contact with a host is not retried when it cannot succeed: a refused connection, a
 name that does not resolve, a failed TLS handshake mean a wrong setting or a network in the
@@ -133,11 +134,20 @@ class Throttle:
         self._until = 0.0
         self._lock = threading.Lock()
         self._stopped = stopped
+        self._refusal: BaseException | None = None
 
     def pause(self, seconds: float) -> None:
         """No request of this run leaves before `seconds` from now."""
         with self._lock:
             self._until = max(self._until, time.monotonic() + seconds)
+
+    def refuse(self, error: BaseException) -> None:
+        """Every wait, now or later, raises `error` (as Future.result does, in any thread).
+
+        For a 429 whose pause no request can honour within `max_retry_seconds`: the threads
+        waiting for it would hold the run's end for the whole pause.
+        """
+        self._refusal = error
 
     def wait(self) -> None:
         """Sleep until the pause, if any, is over; give up if the run ends meanwhile."""
@@ -146,6 +156,8 @@ class Throttle:
                 delay = self._until - time.monotonic()
             if self._stopped.is_set() or STOP.is_set():
                 raise RunStoppedError
+            if self._refusal is not None:
+                raise self._refusal
             if delay <= 0:
                 return
             self._stopped.wait(min(delay, STOP_POLL))
@@ -367,6 +379,9 @@ class Transport:
                 return True
             # Retry-After is never undercut: if it does not fit the budget, stop instead.
             retry_after = getattr(exc, "retry_after", None)
+            refused = isinstance(exc, ThrottledError) and exc.status == 429
+            if refused and (retry_after or 0) > budget:
+                self.throttle.refuse(exc)  # no thread waits out a pause past every budget
             remaining = budget - (time.monotonic() - started)
             return retry_after is not None and retry_after > remaining
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ IGNORED = (
     "output/sandbox/audit_trail/20260101T000000.csv",
     ".venv/",
     ".venv-meltano/",
+    ".venv-airbyte",  # a link to another clone's virtualenv is ignored as well as a folder
     "venv/",
     "mutants/",  # scripts/mutation's working copy
 )
@@ -26,15 +28,22 @@ KEPT = ("meltano.yml", "README.md", ".env.example", "plugins/extractors/x.yml", 
 
 
 def check_ignore(*paths: str) -> set[str]:
-    """The paths git would ignore here, as git itself decides."""
-    proc = subprocess.run(
-        ["git", "check-ignore", "--no-index", "--stdin"],
-        cwd=ROOT,
-        input="\n".join(paths),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The paths git would ignore by this repository's .gitignore, as git itself decides.
+
+    Asked in an empty repository holding only that file: in a checkout, git refuses to look
+    past a folder that is a symbolic link (as `.venv-meltano` may be).
+    """
+    with tempfile.TemporaryDirectory() as empty:
+        subprocess.run(["git", "init", "-q", empty], check=True)
+        shutil.copy(ROOT / ".gitignore", Path(empty) / ".gitignore")
+        proc = subprocess.run(
+            ["git", "check-ignore", "--no-index", "--stdin"],
+            cwd=empty,
+            input="\n".join(paths),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     assert proc.returncode in (0, 1), proc.stderr
     return set(proc.stdout.split())
 

@@ -5,6 +5,7 @@ the whole retry time of a request is bounded by max_retry_seconds, nothing is re
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import threading
@@ -15,7 +16,7 @@ import pytest
 from requests.exceptions import ConnectionError, Timeout
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_lp_audittrail.errors import AuthError
+from tap_lp_audittrail.errors import AuthError, ThrottledError
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule
 from tap_lp_audittrail.transport import Throttle, parse_retry_after
 
@@ -207,6 +208,52 @@ def test_retry_after_beyond_the_budget_stops_at_once(sandbox_factory):
     assert "HTTP 429" in str(outcome.error)
     _no_retry(sb, outcome)
     assert outcome.seconds < 3
+
+
+def test_a_retry_after_beyond_the_budget_stops_the_windows_waiting_on_its_pause(
+    hostile, sandbox_factory
+):
+    """A window behind the leading one is refused first, with a Retry-After no request can
+    honour within max_retry_seconds: the leading window, with pages left, does not wait out
+    the run-wide pause (the run's own end would wait for it); the run stops at once, with
+    the 429, and nothing is sent during the pause."""
+    sb = sandbox_factory(data=DataSpec(seed=32, records=1_000, span_days=3, end=END), seed=3)
+    first_day = (END - dt.timedelta(days=3)).date().isoformat()
+    refused = threading.Event()
+    answered: list = []
+    server: list = []
+
+    def script(seen):
+        if seen.path.endswith("/baseURI.json"):
+            return Answer.json({"baseURI": server[0].host_port})
+        if not seen.path.endswith("/metadata/audit"):
+            return forward(seen, sb.url)
+        if f'fromDate: "{first_day}"' in seen.json()["query"] and not answered:
+            # The leading window's first page is answered after the later window's refusal,
+            # and late enough for the tap to have read it: its next page would wait.
+            answered.append(seen)
+            refused.wait(10)
+            time.sleep(0.5)
+            return forward(seen, sb.url)
+        refused.set()
+        return Answer(429, b"slow down", {"Retry-After": "60"})
+
+    server.append(hostile(script))
+    config = tap_config(
+        sb,
+        auth="bearer",
+        domain_api_url=server[0].url,
+        start_date=(END - dt.timedelta(days=3)).isoformat(),
+        page_size=10,
+        max_concurrency=2,
+        max_retry_seconds=5,
+    )
+    outcome = run_inproc(config)
+    assert isinstance(outcome.error, ThrottledError), repr(outcome.error)
+    assert "HTTP 429" in str(outcome.error)
+    assert outcome.seconds < 3, f"the run took {outcome.seconds:.1f} s"
+    pages = [seen for seen in server[0].seen if seen.path.endswith("/metadata/audit")]
+    assert [p for p in pages if p.at > pages[0].at + 1] == [], "sent during the pause"
 
 
 def _no_retry(sb, outcome, endpoint: str | None = None) -> None:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from tap_lp_audittrail.sandbox.auth import Credentials
     from tap_lp_audittrail.sandbox.data import API_FIELDS, SandboxRecord
     from tap_lp_audittrail.sandbox.readings import ELEMENTS, DataSpec, FaultRule, Readings
-    from tap_lp_audittrail.sandbox.server import LogEntry, Sandbox, Stats
+    from tap_lp_audittrail.sandbox.server import Sandbox
+    from tap_lp_audittrail.sandbox.state import LogEntry, SandboxState, Stats
 
 #: Each public name and the module that defines it.
 _MODULES = {
@@ -24,9 +25,10 @@ _MODULES = {
     "DataSpec": "readings",
     "FaultRule": "readings",
     "Readings": "readings",
-    "LogEntry": "server",
+    "LogEntry": "state",
     "Sandbox": "server",
-    "Stats": "server",
+    "SandboxState": "state",
+    "Stats": "state",
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Readings",
     "Sandbox",
     "SandboxRecord",
+    "SandboxState",
     "Stats",
 ]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from werkzeug.wrappers import Request, Response
@@ -32,10 +32,8 @@ from tap_lp_audittrail.sandbox.query import (
     introspect,
     variables_of,
 )
-from tap_lp_audittrail.sandbox.readings import ELEMENTS, FaultRule, Readings
-
-if TYPE_CHECKING:
-    from tap_lp_audittrail.sandbox.server import Sandbox
+from tap_lp_audittrail.sandbox.readings import FaultRule, Readings
+from tap_lp_audittrail.sandbox.state import SandboxState, served_type
 
 ROUTES = [
     ("domain", re.compile(r"^/api/account/([^/]+)/service/([^/]+)/baseURI\.json$")),
@@ -95,25 +93,18 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-def served_type(kind: str, readings: Readings) -> str:
-    """The objectType string served for a stored kind (element key or literal string)."""
-    if kind in ELEMENTS:
-        return readings.object_types.get(kind, ELEMENTS[kind])
-    return kind
-
-
 class AuditApp:
-    """The WSGI application of one Sandbox."""
+    """The WSGI application of one account: it reads and changes its state, nothing else."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sb = sandbox
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
         self.queries = QueryCache()
         self._index_cache: OrderedDict[tuple[Any, ...], array[int]] = OrderedDict()
-        self.shuffle_rng = random.Random(sandbox.seed)
+        self.shuffle_rng = random.Random(state.seed)
 
     def invalidate(self) -> None:
         """Drop cached indexes (records were appended)."""
-        with self.sb.store.lock:
+        with self.state.store.lock:
             self._index_cache.clear()
 
     # ------------------------------------------------------------------ WSGI entry
@@ -127,29 +118,29 @@ class AuditApp:
             if match:
                 endpoint = name
                 break
-        sb = self.sb
-        n = sb.stats.count(endpoint)
+        state = self.state
+        n = state.stats.count(endpoint)
         args: dict[str, Any] | None = None
         body = request.get_data(cache=True)
         if endpoint == "audit":
             args = self._log_args(body)
-            hook = sb.on_audit_request
+            hook = state.on_audit_request
             if hook is not None:
                 hook(n)
         fault = self._pick_fault(endpoint, n) if endpoint != "other" else None
         # The account's latency is the time an answer takes, the sandbox's own work included
         # (which would otherwise add milliseconds to every request, more when many are in flight).
         answer_at = None
-        if endpoint == "audit" and (sb.latency or sb.jitter):
-            answer_at = time.monotonic() + sb.latency + sb.rng_uniform(0.0, sb.jitter)
+        if endpoint == "audit" and (state.latency or state.jitter):
+            answer_at = time.monotonic() + state.latency + state.rng_uniform(0.0, state.jitter)
         if fault is not None and fault.kind in ("reset",):
             if answer_at is not None:
-                sb.stop_event.wait(max(0.0, answer_at - time.monotonic()))
-            sb.stats.record(endpoint, 0, fault.kind, args, arrived)
+                state.stop_event.wait(max(0.0, answer_at - time.monotonic()))
+            state.stats.record(endpoint, 0, fault.kind, args, arrived)
             sock = environ.get("werkzeug.socket")
             if sock is not None:
+                # SO_LINGER 0: the server closes this connection with an RST, without a FIN
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sb.mark_reset(sock)
             raise ResetConnectionError("sandbox fault: reset")
         response = self._fault_response(fault) if fault is not None else None
         if response is None:
@@ -161,9 +152,9 @@ class AuditApp:
                 traceback.print_exc()
                 response = lp_body(500, "sandbox internal error (see its stderr)", 500)
         if answer_at is not None:
-            sb.stop_event.wait(max(0.0, answer_at - time.monotonic()))
+            state.stop_event.wait(max(0.0, answer_at - time.monotonic()))
         kind = fault.kind if fault is not None else None
-        sb.stats.record(endpoint, response.status_code, kind, args, arrived)
+        state.stats.record(endpoint, response.status_code, kind, args, arrived)
         if fault is not None and fault.kind in ("truncate", "slow_body"):
             return self._broken_body(fault, response, start_response)
         return response(environ, start_response)
@@ -172,7 +163,7 @@ class AuditApp:
         """The audit arguments of a request, for the log (None when unreadable)."""
         try:
             payload = json.loads(body)
-            mode = self.sb.readings.action_type
+            mode = self.state.readings.action_type
             parsed = self.queries.get(payload["query"], payload.get("operationName"), mode)
             if parsed.errors or not parsed.roots:
                 return None
@@ -186,23 +177,23 @@ class AuditApp:
     # ------------------------------------------------------------------ faults
     def _pick_fault(self, endpoint: str, n: int) -> FaultRule | None:
         """The first non-latency rule hitting request n of endpoint; latency rules just sleep."""
-        sb = self.sb
+        state = self.state
         chosen = None
-        for idx, rule in enumerate(list(sb.faults)):
+        for idx, rule in enumerate(list(state.faults)):
             if rule.endpoint != endpoint:
                 continue
-            rng = random.Random(f"{sb.seed}:{idx}:{endpoint}:{n}")
+            rng = random.Random(f"{state.seed}:{idx}:{endpoint}:{n}")
             if rule.at is not None:
                 hit = n in rule.at
             else:
                 hit = rule.rate > 0 and rng.random() < rule.rate
             if not hit or (chosen is not None and rule.kind != "latency"):
                 continue
-            if not sb.claim_injection(rule):
+            if not state.claim_injection(rule):
                 continue
             if rule.kind == "latency":
-                sb.stats.count_fault("latency")
-                sb.stop_event.wait(rule.delay + rng.uniform(0.0, rule.jitter))
+                state.stats.count_fault("latency")
+                state.stop_event.wait(rule.delay + rng.uniform(0.0, rule.jitter))
             else:
                 chosen = rule
         return chosen
@@ -229,7 +220,7 @@ class AuditApp:
             resp = lp_body(503, "Service Unavailable", 503)
         elif kind == "malformed_json":
             resp = Response(
-                '{"data": {"auditData": [{"accountId": "' + self.sb.account_id + '", "objectT',
+                '{"data": {"auditData": [{"accountId": "' + self.state.account_id + '", "objectT',
                 status=200,
                 mimetype=JSON,
                 headers={"X-Total-Count": "1"},
@@ -248,7 +239,7 @@ class AuditApp:
                 }
             )
         elif kind == "expire_bearer":
-            self.sb.expire_bearers()
+            self.state.expire_bearers()
             resp = lp_body(401, "Token expired", 401)
         else:
             return None
@@ -264,7 +255,7 @@ class AuditApp:
         headers.append(("Content-Length", str(len(data))))
         start_response(response.status, headers)
         cut = max(1, len(data) // 2) if len(data) > 1 else 0
-        stop = self.sb.stop_event
+        stop = self.state.stop_event
 
         def body() -> Iterator[bytes]:
             yield data[:cut]
@@ -292,18 +283,20 @@ class AuditApp:
         return self._audit(account, request)
 
     def _check_account(self, account: str) -> None:
-        if account != self.sb.account_id:
+        if account != self.state.account_id:
             raise LPError(400, f"Invalid Account id: {account}", 6)
 
     def _domain(self, account: str, service: str) -> Response:
         self._check_account(account)
         if service not in SERVICES:
             raise LPError(404, f"Service not found: {service}", 7)
-        return json_response({"service": service, "account": account, "baseURI": self.sb.host_port})
+        return json_response(
+            {"service": service, "account": account, "baseURI": self.state.base_uri}
+        )
 
     def _sentinel(self, account: str, request: Request) -> Response:
         self._check_account(account)
-        creds = self.sb.credentials
+        creds = self.state.credentials
         form = request.form
         cid = form.get("client_id") or request.args.get("client_id")
         secret = form.get("client_secret") or request.args.get("client_secret")
@@ -315,21 +308,21 @@ class AuditApp:
             return json_response({"error": "unsupported_grant_type"}, 400)
         if cid != creds.client_id or secret != creds.client_secret:
             return json_response({"error": "invalid_client"}, 401)
-        token = self.sb.tokens.issue_jwt(account, cid)
+        token = self.state.tokens.issue_jwt(account, cid)
         return json_response(
-            {"access_token": token, "token_type": "Bearer", "expires_in": self.sb.bearer_ttl}
+            {"access_token": token, "token_type": "Bearer", "expires_in": self.state.bearer_ttl}
         )
 
     def _login_service(self, endpoint: str, account: str, request: Request) -> Response:
         self._check_account(account)
-        sb, creds = self.sb, self.sb.credentials
+        state, creds = self.state, self.state.credentials
         try:
             payload = json.loads(request.get_data() or b"{}")
         except ValueError:
             raise LPError(400, "Malformed JSON body", 400) from None
         if not isinstance(payload, dict):
             raise LPError(400, "Malformed JSON body", 400)
-        ttl_ms = str(int(sb.bearer_ttl * 1000))
+        ttl_ms = str(int(state.bearer_ttl * 1000))
         if endpoint == "login":
             user_ok = payload.get("username") == creds.username
             pw_ok = "password" in payload and payload.get("password") == creds.password
@@ -341,7 +334,7 @@ class AuditApp:
             )
             if not (user_ok and (pw_ok or key_ok)):
                 raise LPError(401, "Authentication failed: bad credentials", 401)
-            sess = sb.tokens.login(creds.username, sb.readings.single_session_per_user)
+            sess = state.tokens.login(creds.username, state.readings.single_session_per_user)
             resp = json_response(
                 {
                     "csrf": sess.csrf,
@@ -362,42 +355,42 @@ class AuditApp:
             resp.set_cookie("Session_id", sess.session_id, path="/", httponly=True)
             return resp
         sid = request.cookies.get("Session_id", "")
-        found = sb.tokens.sessions.get(sid)
+        found = state.tokens.sessions.get(sid)
         csrf = payload.get("csrf")
         if found is None or (endpoint == "refresh" and csrf != found.csrf):
             raise LPError(401, "Session not found or csrf mismatch", 401)
         if endpoint == "logout" and csrf is not None and csrf != found.csrf:
             raise LPError(401, "csrf mismatch", 401)
         if endpoint == "refresh":
-            sb.tokens.extend(found.bearer)
+            state.tokens.extend(found.bearer)
             return json_response({"sessionTTl": ttl_ms})
-        sb.tokens.logout(sid)
+        state.tokens.logout(sid)
         return Response("", status=200)
 
     # ------------------------------------------------------------------ audit
     def _authenticate(self, account: str, request: Request) -> Response | None:
         """None when the request may read this account's audit trail, else the refusal."""
-        sb = self.sb
+        state = self.state
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
-            why = sb.tokens.check(value.strip())
+            why = state.tokens.check(value.strip())
             if why == "expired":
                 return lp_body(401, "Token expired", 401)
-            if why is not None or account != sb.account_id:
+            if why is not None or account != state.account_id:
                 return lp_body(401, "Not authenticated: unknown token", 401)
         elif scheme.lower() == "oauth":
             url = request.host_url.rstrip("/") + request.path
             problem = verify_oauth1(
-                header, request.method, url, request.query_string.decode(), sb.credentials
+                header, request.method, url, request.query_string.decode(), state.credentials
             )
-            if problem is None and account != sb.account_id:
+            if problem is None and account != state.account_id:
                 problem = "token_rejected"
             if problem is not None:
                 return Response(f"oauth_problem={problem}", status=401, mimetype="text/plain")
         else:
             return lp_body(401, "Not authenticated: missing Authorization header", 401)
-        if not sb.permission_granted:
+        if not state.permission_granted:
             return lp_body(
                 403,
                 "User is not authorized to perform this action: missing Audit Trail read "
@@ -410,7 +403,7 @@ class AuditApp:
         refusal = self._authenticate(account, request)
         if refusal is not None:
             return refusal
-        readings = self.sb.readings
+        readings = self.state.readings
         try:
             payload = json.loads(request.get_data())
         except ValueError:
@@ -434,7 +427,7 @@ class AuditApp:
         for root in parsed.roots:
             args = arguments_of(root, mode, variables)
             records, count = self._audit_data(args, root.fields, readings)
-            self.sb.stats.count_served(len(records))
+            self.state.stats.count_served(len(records))
             data[root.key] = records
             total = count if total is None else total
         body = (
@@ -508,7 +501,7 @@ class AuditApp:
                 d += timedelta(days=1)
             hi = to_us(datetime.combine(d, dtime(0), date_zone))
         mask = (0 if args.get("lpa") else LPA) | (0 if args.get("automaticUpdates") else AUTOMATIC)
-        store = self.sb.store
+        store = self.state.store
         users_sel = None
         if args.get("users"):
             wanted = set(args["users"])
@@ -537,7 +530,7 @@ class AuditApp:
         index = self._index(store, lo, hi, subsecond, mask, users_sel, types_sel)
         if store.late:
             # Records not visible yet on the sandbox's clock are not served (nor counted).
-            now, vis = to_us(self.sb.now()), store.vis
+            now, vis = to_us(self.state.now()), store.vis
             index = array("i", [i for i in index if vis[i] <= now])
         total = len(index)
         page = self._page(store, index, offset, first, direction == "ASC", subsecond, readings)
@@ -628,7 +621,7 @@ class AuditApp:
         run: list[int] = []
         run_key = None
         rng = self.shuffle_rng
-        with self.sb.rng_lock:
+        with self.state.rng_lock:
             for i in seg:
                 k = inst[i] // div
                 if k != run_key and run:
@@ -692,7 +685,7 @@ class AuditApp:
             inst,
             dates,
             change_date,
-            json.dumps(self.sb.account_id),
+            json.dumps(self.state.account_id),
         )
 
 

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tap_lp_audittrail.private import write_private
+from tap_lp_audittrail.sandbox.growth import Growth
 from tap_lp_audittrail.sandbox.readings import DataSpec, Readings
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "captured account's real id, put back where the capture has its placeholder",
     )
     p.add_argument("--records", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=1, help="data seed")
+    p.add_argument("--seed", type=int, default=1, help="seed of the data and of its growth")
     p.add_argument("--span-days", type=int, default=395)
     p.add_argument("--end", type=_end, default=None, help="ISO end of the data (UTC if naive)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds an audit answer takes")
@@ -95,6 +96,40 @@ def build_parser() -> argparse.ArgumentParser:
         "(a Meltano project reads the .env beside its meltano.yml); other lines are kept",
     )
     p.add_argument("--auth", choices=sorted(AUTH_FIELDS), default="oauth1")
+    grow = p.add_argument_group(
+        "growth",
+        "add changes while serving, so that an incremental run has something new to read",
+    )
+    grow.add_argument(
+        "--grow",
+        type=int,
+        default=None,
+        metavar="N",
+        help="add N changes every --every seconds, each growth said in one line on stderr",
+    )
+    grow.add_argument(
+        "--every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"seconds between growths (default {Growth.every:g})",
+    )
+    grow.add_argument(
+        "--grow-late",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="share of each growth dated up to --grow-late-minutes back, as changes shown "
+        f"late (default {Growth.late_share:g})",
+    )
+    grow.add_argument(
+        "--grow-late-minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help=f"how far back late changes are dated (default {Growth.late_minutes:g}: inside "
+        "the tap's default look-back of 360)",
+    )
     p.add_argument(
         "--replay",
         type=Path,
@@ -189,9 +224,37 @@ def write_env(path: Path, config: dict[str, Any]) -> None:
     write_private(path, "\n".join([*kept, *ours]) + "\n")  # it holds credentials
 
 
+def growth_of(args: argparse.Namespace) -> Growth | None:
+    """The growth the options ask for (None: none); ValueError names a wrong option."""
+    tuning = {"every": args.every, "late_share": args.grow_late,
+              "late_minutes": args.grow_late_minutes}  # fmt: skip
+    if args.grow is None:
+        if any(value is not None for value in tuning.values()):
+            raise ValueError("--every, --grow-late and --grow-late-minutes need --grow N")
+        return None
+    if args.replay is not None:
+        raise ValueError("--grow adds generated changes; --replay serves a capture's answers")
+    given = {name: value for name, value in tuning.items() if value is not None}
+    return Growth(args.grow, seed=args.seed, **given)
+
+
+def data_of(args: argparse.Namespace, late: dict[str, Any]) -> DataSpec:
+    """The generated data the options ask for (`late`: a capture's observed late changes)."""
+    data = DataSpec(seed=args.seed, records=args.records, end=args.end, span_days=args.span_days)
+    if late:
+        data.late_share = late["late_share"]
+        data.late_by = timedelta(seconds=late["late_by_seconds"])
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Start the sandbox, print its URL, serve until SIGINT/SIGTERM."""
-    args = build_parser().parse_args(argv)
+    """Start the sandbox, print its URL, serve (and grow) until SIGINT/SIGTERM."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        growth = growth_of(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.replay is not None:
         return replay_main(args)
     Sandbox = _sandbox_class()  # noqa: N806 - the class, imported late
@@ -203,12 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(args.readings_from.read_text())
         played, late = readings_of(report), late_of(report)
     readings = Readings(**{**played, **dict(args.reading)})
-    data = DataSpec(seed=args.seed, records=args.records, end=args.end, span_days=args.span_days)
-    if late:
-        data.late_share = late["late_share"]
-        data.late_by = timedelta(seconds=late["late_by_seconds"])
     sb = Sandbox(
-        data=data,
+        data=data_of(args, late),
         readings=readings,
         latency=args.latency,
         jitter=args.jitter,
@@ -230,10 +289,22 @@ def main(argv: list[str] | None = None) -> int:
             write_private(args.write_tap_config, json.dumps(tap_config(sb, args.auth), indent=2))
         if args.write_env is not None:
             write_env(args.write_env, tap_config(sb, args.auth))
-        print(f"serving {sb.store.n} records for account {sb.account_id}", file=sys.stderr)
-        while not done.wait(0.2):
-            pass
+        say(
+            f"serving {sb.store.n} records from {sb.start_time.isoformat()} to "
+            f"{sb.end.isoformat()} for account {sb.account_id}"
+        )
+        if growth is None:
+            while not done.wait(0.2):
+                pass
+        else:
+            say(growth.plan())
+            growth.run(sb, done, say)
     return 0
+
+
+def say(line: str) -> None:
+    """One line on stderr, at once (a reader of a pipe waits for it)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -351,6 +351,8 @@ class Generator:
         rate = spec.subsecond_rate
         ms_choices = (500, 120, 7, 999, 250, 333, 1, 80)
         us = [s * US + (rng.choice(ms_choices) * 1000 if rng.random() < rate else 0) for s in secs]
+        # an end inside a second: its last second keeps only the fractions before the end
+        us = [u if u < end_us else u // US * US for u in us]
         us.sort()
         # bursts: several records in one second (and one huge one for big data)
         i = 0

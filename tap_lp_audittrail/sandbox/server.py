@@ -1,26 +1,22 @@
-"""The Sandbox: a threaded werkzeug server on a loopback port, with its data, readings, faults."""
+"""The Sandbox: a threaded werkzeug server on a loopback port, serving the app of one state.
+
+The state (state.py) is what the app reads and changes; this module builds it, binds the port,
+and adds what only a Python caller needs: appends, the clock, ground truth.
+"""
 
 from __future__ import annotations
 
 import email.utils
-import random
 import socket
+import struct
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, Generic, TypeVar, overload
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from tap_lp_audittrail.sandbox.app import (
-    AbortConnectionError,
-    AuditApp,
-    ResetConnectionError,
-    served_type,
-)
+from tap_lp_audittrail.sandbox.app import AbortConnectionError, AuditApp, ResetConnectionError
 from tap_lp_audittrail.sandbox.auth import Credentials, TokenStore
 from tap_lp_audittrail.sandbox.data import (
     API_FIELDS,
@@ -34,69 +30,40 @@ from tap_lp_audittrail.sandbox.data import (
     to_us,
 )
 from tap_lp_audittrail.sandbox.readings import ENDPOINTS, DataSpec, FaultRule, Readings
+from tap_lp_audittrail.sandbox.state import LogEntry, SandboxState, Stats, served_type
+
+T = TypeVar("T")
 
 
-class LogEntry(NamedTuple):
-    """One served request."""
+class _InState(Generic[T]):
+    """A Sandbox attribute that lives in its state, where the app reads it."""
 
-    time: float
-    """time.monotonic() when it was answered."""
-    endpoint: str
-    status: int
-    """HTTP status; 0 when the connection was reset without an answer."""
-    fault: str | None
-    args: dict[str, Any] | None
-    """The auditData arguments of an audit request, when readable."""
-    arrived: float = 0.0
-    """time.monotonic() when the request arrived (before any latency or fault)."""
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, sandbox: None, owner: type) -> _InState[T]: ...
+    @overload
+    def __get__(self, sandbox: Sandbox, owner: type) -> T: ...
+    def __get__(self, sandbox: Sandbox | None, owner: type) -> T | _InState[T]:
+        if sandbox is None:
+            return self
+        return getattr(sandbox.state, self.name)  # type: ignore[no-any-return]
+
+    def __set__(self, sandbox: Sandbox, value: T) -> None:
+        setattr(sandbox.state, self.name, value)
 
 
-@dataclass
-class Stats:
-    """Counters of everything the sandbox served."""
+def _resets(sock: Any) -> bool:
+    """Whether the app set SO_LINGER 0 on this connection: a "reset" fault.
 
-    requests: Counter[str] = field(default_factory=Counter)
-    faults: Counter[str] = field(default_factory=Counter)
-    statuses: Counter[int] = field(default_factory=Counter)
-    served: int = 0
-    """Records served by the audit endpoint, all requests together."""
-    log: list[LogEntry] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, endpoint: str) -> int:
-        """Count a request; its 1-based number for that endpoint."""
-        with self.lock:
-            self.requests[endpoint] += 1
-            return self.requests[endpoint]
-
-    def record(
-        self, endpoint: str, status: int, fault: str | None, args: Any, arrived: float = 0.0
-    ) -> None:
-        """Log the outcome of a request."""
-        with self.lock:
-            self.statuses[status] += 1
-            if fault is not None:
-                self.faults[fault] += 1
-            self.log.append(LogEntry(time.monotonic(), endpoint, status, fault, args, arrived))
-
-    def count_served(self, records: int) -> None:
-        """Count the records one audit answer holds."""
-        with self.lock:
-            self.served += records
-
-    def count_fault(self, kind: str) -> None:
-        """Count an injection that does not replace the answer (latency)."""
-        with self.lock:
-            self.faults[kind] += 1
-
-    def reset(self) -> None:
-        """Forget everything (request numbering for faults restarts at 1)."""
-        with self.lock:
-            self.requests.clear()
-            self.faults.clear()
-            self.statuses.clear()
-            self.log.clear()
-            self.served = 0
+    Such a connection is closed at once, an RST, without the FIN of a shutdown.
+    """
+    try:
+        on, seconds = struct.unpack("ii", sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
+    except (OSError, AttributeError, struct.error):
+        return False
+    return bool(on) and seconds == 0
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -123,21 +90,37 @@ class _QuietHandler(WSGIRequestHandler):
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The `Date` of an answer: the sandbox's clock, not the host's."""
-        sandbox: Sandbox | None = getattr(self.server, "sandbox", None)
-        if sandbox is None or timestamp is not None:
+        state: SandboxState | None = getattr(self.server, "state", None)
+        if state is None or timestamp is not None:
             return super().date_time_string(timestamp)
-        return email.utils.formatdate(sandbox.now().timestamp(), usegmt=True)
+        return email.utils.formatdate(state.now().timestamp(), usegmt=True)
 
     def send_header(self, keyword: str, value: str) -> None:
         """Every header, but `Date` only when the readings say the server sends it."""
-        sandbox: Sandbox | None = getattr(self.server, "sandbox", None)
-        if keyword == "Date" and sandbox is not None and not sandbox.readings.date_header:
+        state: SandboxState | None = getattr(self.server, "state", None)
+        if keyword == "Date" and state is not None and not state.readings.date_header:
             return
         super().send_header(keyword, value)
 
 
 class Sandbox:
     """A local LivePerson: Domain API, Login Service, Sentinel and the Audit Trail API."""
+
+    account_id: _InState[str] = _InState()
+    readings: _InState[Readings] = _InState()
+    faults: _InState[list[FaultRule]] = _InState()
+    latency: _InState[float] = _InState()
+    jitter: _InState[float] = _InState()
+    seed: _InState[int] = _InState()
+    bearer_ttl: _InState[float] = _InState()
+    permission_granted: _InState[bool] = _InState()
+    on_audit_request: _InState[Callable[[int], Any] | None] = _InState()
+    credentials: _InState[Credentials] = _InState()
+    tokens: _InState[TokenStore] = _InState()
+    store: _InState[Store] = _InState()
+    stats: _InState[Stats] = _InState()
+    stop_event: _InState[threading.Event] = _InState()
+    rng_lock: _InState[threading.Lock] = _InState()
 
     def __init__(  # noqa: PLR0917 - the documented keyword interface
         self,
@@ -153,36 +136,18 @@ class Sandbox:
         port: int = 0,
     ) -> None:
         self.data = data or DataSpec()
-        self.readings = readings or Readings()
-        self.readings.check()
-        self.faults: list[FaultRule] = list(faults)
-        self.latency, self.jitter, self.seed = latency, jitter, seed
-        self.bearer_ttl = bearer_ttl_seconds
-        self.account_id = account_id
+        self.state = SandboxState(
+            account_id=account_id, readings=readings or Readings(), faults=list(faults),
+            latency=latency, jitter=jitter, seed=seed, bearer_ttl=bearer_ttl_seconds,
+        )  # fmt: skip
         self.host, self.port = host, port
-        self.credentials = Credentials(account_id=account_id)
-        self.tokens = TokenStore(ttl=bearer_ttl_seconds)
-        self.permission_granted = True
-        self.clock_shift = timedelta(0)
-        """The sandbox's clock runs this much ahead of the host's (negative: behind)."""
-        self.frozen_at: datetime | None = None
-        """When set, the sandbox's clock stands still at this instant."""
-        self.on_audit_request: Callable[[int], Any] | None = None
-        self.stats = Stats()
-        self.stop_event = threading.Event()
-        self.rng_lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._injections: dict[int, int] = {}
-        self._resets: set[int] = set()
-        self._lock = threading.Lock()
         end = self.data.end
         if end is None:
             end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
         self.end = end
         self.start_time = end - timedelta(days=self.data.span_days)
-        self.store = Store()
         self.store.fill(self.data, to_us(self.start_time), to_us(end))
-        self.app = AuditApp(self)
+        self.app = AuditApp(self.state)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -198,19 +163,16 @@ class Sandbox:
         plain_shutdown = server.shutdown_request
 
         def shutdown_request(request: Any) -> None:
-            # after a "reset" fault close with SO_LINGER 0 (an RST), skipping the FIN of SHUT_WR
-            with self._lock:
-                reset = id(request) in self._resets
-                self._resets.discard(id(request))
-            if reset:
+            if _resets(request):
                 server.close_request(request)
             else:
                 plain_shutdown(request)
 
         server.shutdown_request = shutdown_request  # type: ignore[method-assign]
-        server.sandbox = self  # type: ignore[attr-defined]
+        server.state = self.state  # type: ignore[attr-defined]
         self._server = server
         self.port = server.socket.getsockname()[1]
+        self.state.base_uri = self.host_port
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
             name=f"sandbox-{self.port}",
@@ -248,15 +210,11 @@ class Sandbox:
     # ---------------------------------------------------------------- clock
     def now(self) -> datetime:
         """The sandbox's time: what its `Date` headers say, and what decides visibility."""
-        if self.frozen_at is not None:
-            return self.frozen_at
-        return datetime.now(timezone.utc) + self.clock_shift
+        return self.state.now()
 
     def set_clock(self, at: datetime | None = None, *, shift: timedelta | None = None) -> None:
         """Stop the clock at `at` (None: let it run again), or shift it against the host's."""
-        self.frozen_at = at
-        if shift is not None:
-            self.clock_shift = shift
+        self.state.clock.set(at, shift=shift)
         self.app.invalidate()
 
     # ---------------------------------------------------------------- auth & faults
@@ -266,34 +224,11 @@ class Sandbox:
 
     def expire_bearers(self) -> None:
         """Every issued bearer token expires now."""
-        self.tokens.expire_all()
+        self.state.expire_bearers()
 
     def set_faults(self, faults: Iterable[FaultRule]) -> None:
         """Replace the fault rules (injection limits start afresh)."""
-        with self._lock:
-            self.faults = list(faults)
-            self._injections.clear()
-
-    def claim_injection(self, rule: FaultRule) -> bool:
-        """Count one injection of rule, unless its limit is reached."""
-        with self._lock:
-            done = self._injections.get(id(rule), 0)
-            if rule.limit is not None and done >= rule.limit:
-                return False
-            self._injections[id(rule)] = done + 1
-            return True
-
-    def mark_reset(self, sock: socket.socket) -> None:
-        """Remember that this connection must end with an RST."""
-        with self._lock:
-            self._resets.add(id(sock))
-
-    def rng_uniform(self, lo: float, hi: float) -> float:
-        """A seeded uniform draw (latency jitter)."""
-        if hi <= lo:
-            return lo
-        with self.rng_lock:
-            return self._rng.uniform(lo, hi)
+        self.state.set_faults(faults)
 
     # ---------------------------------------------------------------- data
     def make_records(
@@ -397,5 +332,6 @@ __all__ = [
     "LogEntry",
     "ResetConnectionError",
     "Sandbox",
+    "SandboxState",
     "Stats",
 ]

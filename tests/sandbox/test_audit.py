@@ -271,6 +271,14 @@ def test_append_and_delayed_writes(sandbox):
     assert [g["objectName"] for g in got] == [t["objectName"] for t in truth]
 
 
+def test_made_records_stay_before_an_end_inside_a_second(sandbox):
+    start = datetime(2025, 12, 1, 0, 0, 0, 250_000, tzinfo=UTC)
+    end = start + timedelta(seconds=3)  # 00:00:03.25: its second 03 holds fractions from .5 on
+    for seed in range(20):
+        for record in sandbox.make_records(40, start, end, seed=seed):
+            assert start <= record.instant < end
+
+
 def test_on_audit_request_and_offset_cost(sandbox_factory):
     sb = sandbox_factory(data=DataSpec(records=5000, end=END))
     seen = []

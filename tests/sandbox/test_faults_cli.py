@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -180,3 +181,33 @@ def test_cli(tmp_path):
         assert proc.wait(10) == 0
         proc.stdout.close()
         proc.stderr.close()
+
+
+def _raw_post(sb, body: bytes) -> socket.socket:
+    """Send one audit request on a plain socket; the socket, to read what comes back."""
+    sock = socket.create_connection((sb.host, sb.port), timeout=10)
+    head = (
+        f"POST /api/account/{sb.account_id}/configuration/metadata/audit HTTP/1.1\r\n"
+        f"Host: {sb.host_port}\r\nAuthorization: Bearer {sb.issue_bearer()}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def _read_to_the_end(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_a_reset_ends_the_connection_with_an_rst_and_other_answers_with_a_fin(sandbox_factory):
+    sb = sandbox_factory(faults=[FaultRule("reset", at=[1])])
+    body = json.dumps({"query": Q}).encode()
+    # an RST, never a clean end of the stream
+    with _raw_post(sb, body) as sock, pytest.raises(ConnectionResetError):
+        _read_to_the_end(sock)
+    with _raw_post(sb, body) as sock:
+        received = _read_to_the_end(sock)
+    assert received.startswith(b"HTTP/1.1 200")
