@@ -47,21 +47,28 @@ class TapCommand(QuietCommand):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command; a failure logs its line and exits with its code."""
         drop = DropSyncErrorLine()
-        for handler in logging.getLogger().handlers:
+        handlers = logging.getLogger().handlers[:]
+        for handler in handlers:
             handler.addFilter(drop)
         try:
-            result = super().main(*args, **kwargs)
-        except Interrupted as exc:
-            self.stop_with(exc)
-        except StdoutClosed:
-            self.quiet_end()
-        except Exception as exc:
-            if STOP.is_set():  # what the stop broke on its way
+            try:
+                result = super().main(*args, **kwargs)
+            except Interrupted as exc:
+                self.stop_with(exc)
+            except StdoutClosed:
+                self.quiet_end()
+            except Exception as exc:
+                if STOP.is_set():  # what the stop broke on its way
+                    self.stop_with(Interrupted(STOP.signum or 0))
+                self.fail_with(exc)
+            if STOP.is_set():  # the signal came when there was nothing left to stop
                 self.stop_with(Interrupted(STOP.signum or 0))
-            self.fail_with(exc)
-        if STOP.is_set():  # the signal came when there was nothing left to stop
-            self.stop_with(Interrupted(STOP.signum or 0))
-        return result
+            return result
+        finally:
+            # A command run in process (tests, an orchestrator's) leaves the handlers as it
+            # found them.
+            for handler in handlers:
+                handler.removeFilter(drop)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Each `--config` file read by the tap's loader before the SDK reads it.
