@@ -1,7 +1,7 @@
 """The base stream every audit stream is built on.
 
 Every stream has the same schema, key and replication key. A stream does not read the API on
-its own: the first selected stream the SDK syncs runs the run's one read (read.py), which
+its own: the first selected stream the SDK syncs runs the run's one read (run.py), which
 writes the records of every selected stream and moves their bookmarks (bookmarks.py); the
 others then have nothing left to do.
 """
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_lp_audittrail.elements import Element
+    from tap_lp_audittrail.run import Run
 
 
 class AuditStream(Stream):
@@ -40,7 +41,8 @@ class AuditStream(Stream):
     #: Records already have their schema types (records.to_row).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: Tap, name: str, element: Element | None) -> None:
+    def __init__(self, tap: Tap, run: Run, name: str, element: Element | None) -> None:
+        self.run = run
         self.element = element
         super().__init__(tap, name=name, schema=AUDIT_SCHEMA)
 
@@ -73,5 +75,5 @@ class AuditStream(Stream):
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Run the run's one read, if no stream has yet: it writes this stream's records."""
-        sdk_shim.tap_of(self).read_trail(dry_run=sdk_shim.is_dry_run(self))
+        self.run.read(dry_run=sdk_shim.is_dry_run(self))
         return iter(())

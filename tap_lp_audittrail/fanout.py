@@ -15,23 +15,26 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from tap_lp_audittrail import sdk_shim
 from tap_lp_audittrail.bookmarks import Bookmark
-from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
+from tap_lp_audittrail.elements import ALL_CHANGES_STREAM
 from tap_lp_audittrail.jsonfiles import unusable
-from tap_lp_audittrail.output import RecordWriter
 from tap_lp_audittrail.records import IdAssigner, Row
 from tap_lp_audittrail.stopping import STOP, Interrupted, StdoutClosed, signal_name
-from tap_lp_audittrail.trail import Checkpoint, TrailRead
+from tap_lp_audittrail.trail import Checkpoint
 
 if TYPE_CHECKING:
-    from singer_sdk import Stream, Tap
+    from singer_sdk import Stream
+
+    from tap_lp_audittrail.progress import ReadProgress
+    from tap_lp_audittrail.run import Run
+    from tap_lp_audittrail.streams import AuditStream
 
 logger = logging.getLogger("tap-lp-audittrail")
 
@@ -40,7 +43,7 @@ logger = logging.getLogger("tap-lp-audittrail")
 class Target:
     """One selected stream as the read sees it: its bookmark, and how its records are written."""
 
-    stream: Stream
+    stream: AuditStream
     bookmark: Bookmark
     start: dt.datetime
     #: The start of its RECORD lines when records go out as they are; None: through the SDK.
@@ -54,22 +57,41 @@ class Target:
 _encode = msgspec.json.Encoder().encode
 
 
+class Trail(Protocol):
+    """What the fan-out reads: batches of changes in order, a checkpoint after each window."""
+
+    #: Where the read ends (exclusive).
+    end: dt.datetime
+
+    @property
+    def server_start(self) -> dt.datetime | None:
+        """The server's time when the read began, once an answer has shown it."""
+
+    def __iter__(self) -> Iterator[list[Row] | Checkpoint]:
+        """The batches and checkpoints (trail.TrailRead)."""
+
+
 class FanOut:
     """Hands every change of the read to each selected stream it belongs to, once."""
 
     def __init__(
         self,
-        tap: Tap,
+        run: Run,
         targets: dict[str, Target],
-        index: ObjectTypeIndex,
         lookback: dt.timedelta,
+        *,
+        first_synced: Stream | None = None,
+        progress: ReadProgress | None = None,
     ) -> None:
-        self.tap = tap
+        """`first_synced`: the stream whose sync runs the read (the SDK ends its metrics)."""
         self.targets = targets
-        self.index = index
+        self.index = run.index
         self.lookback = lookback
-        writer = tap.message_writer
-        self.writer = writer if isinstance(writer, RecordWriter) else None
+        self.writer = run.writer
+        self.write_message = run.write_message
+        self.write_state = run.write_state
+        self.first_synced = first_synced
+        self.progress = progress
         self.all_changes = targets.get(ALL_CHANGES_STREAM)
         self.unknown: dict[str, int] = {}
         self._routes_of: dict[object, tuple[Target, ...]] = {}
@@ -77,11 +99,8 @@ class FanOut:
         self._since_state = 0
         #: changeDate of the last change handed on to the streams (None: none yet).
         self.last_emitted: dt.datetime | None = None
-        #: The stream whose sync runs the read: the SDK ends its metrics (the others' too,
-        #: when the read completes and their turn comes).
-        self.first_synced: Stream | None = None
 
-    def run(self, read: TrailRead) -> None:
+    def run(self, read: Trail) -> None:
         """Emit every change of `read`, writing STATE after its windows and at its end.
 
         At the first item, the server's clock is known (the `Date` of an answer): a bookmark
@@ -89,10 +108,9 @@ class FanOut:
         """
         for name, target in self.targets.items():
             sdk_shim.write_schema(target.stream)
-            logger.info("%s: reading from %s", name, target.start.isoformat())
-            timer = getattr(target.stream, "read_timer", None)
-            if timer is not None:
-                timer.start()
+            if self.progress is not None:
+                self.progress.stream_starts(name, target.start)
+            target.stream.read_timer.start()
         ids = IdAssigner()
         position: dt.datetime | None = None
         items = iter(read)
@@ -100,13 +118,13 @@ class FanOut:
         try:
             STOP.check()
             for item in items:
-                if unchecked and read.client.server_start is not None:
-                    check_bookmarks(self.targets, read.client.server_start)
+                if unchecked and read.server_start is not None:
+                    check_bookmarks(self.targets, read.server_start)
                     unchecked = False
                 if isinstance(item, Checkpoint):
                     if item.position is not None:
                         position = item.position
-                        self._checkpoint(position, read.client.server_start, complete_to=None)
+                        self._checkpoint(position, read.server_start, complete_to=None)
                     continue
                 self._emit(item, ids)
                 self.last_emitted = item[-1].instant
@@ -120,12 +138,12 @@ class FanOut:
             if STOP.is_set() and not isinstance(exc, Interrupted | StdoutClosed):
                 # What the stop broke on its way (a window thread's request given up).
                 stop = Interrupted(STOP.signum or 0)
-                self._stopped(read.client.server_start, stop)
+                self._stopped(read.server_start, stop)
                 raise stop from exc
-            self._stopped(read.client.server_start, exc)
+            self._stopped(read.server_start, exc)
             raise
         STOP.check()
-        server_start = read.client.server_start
+        server_start = read.server_start
         complete_to = None if server_start is None else min(server_start, read.end)
         reached = position if complete_to is None else max(position or complete_to, complete_to)
         if reached is not None:
@@ -137,20 +155,14 @@ class FanOut:
                 self.lookback,
             )
         for name, target in self.targets.items():
-            logger.info(
-                "%s: %d changes emitted; %d read again and skipped (emitted by an earlier run)",
-                name,
-                target.emitted,
-                target.skipped,
-            )
+            if self.progress is not None:
+                self.progress.stream_done(name, target.emitted, target.skipped)
             sdk_shim.mark_state_unflushed(target.stream)
 
     def _count(self, *, final: bool = False) -> None:
         """Hand the records emitted since the last call to each stream's `record_count`."""
         for target in self.targets.values():
-            counter = getattr(target.stream, "emitted_counter", None)
-            if counter is None:
-                continue
+            counter = target.stream.emitted_counter
             new = target.emitted - target.counted
             if new:
                 target.counted = target.emitted
@@ -179,7 +191,7 @@ class FanOut:
                 target.bookmark.checkpoint(last, server_start, self.lookback)
                 target.bookmark.to_state(target.stream.get_context_state(None))
         with contextlib.suppress(StdoutClosed):
-            self.tap.state_writer.write_state(self.tap.state)
+            self.write_state()
             if self.writer is not None:
                 self.writer.flush()
         if isinstance(exc, Interrupted):
@@ -235,7 +247,7 @@ class FanOut:
                             self._flush(lines)
                         try:
                             for message in sdk_shim.record_messages(target.stream, dict(record)):
-                                self.tap.write_message(message)
+                                self.write_message(message)
                         except BaseException:
                             del target.bookmark.seen[record_id]  # not written: not emitted
                             raise
@@ -275,7 +287,7 @@ class FanOut:
         # A STATE carries every id of the look-back; near the present that is thousands. Write
         # one when the records since the last one outweigh it, so its cost per record is small.
         if force or 4 * self._since_state >= seen:
-            self.tap.state_writer.write_state(self.tap.state)
+            self.write_state()
             self._since_state = 0
 
 

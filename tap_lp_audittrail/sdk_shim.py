@@ -82,11 +82,6 @@ class ConfigCheckedTap(Tap):
 
 
 # ----------------------------------------------------------------------------- streams
-def tap_of(stream: Stream) -> Any:
-    """The tap a stream belongs to."""
-    return stream._tap
-
-
 def write_schema(stream: Stream) -> None:
     """Write the stream's SCHEMA message(s), one per stream map."""
     stream._write_schema_message()

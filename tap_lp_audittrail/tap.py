@@ -14,10 +14,8 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
 import click
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
-from tap_lp_audittrail.api import AuditClient
-from tap_lp_audittrail.capture import Capture, session_hook
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
-from tap_lp_audittrail.errors import install_redaction, show_error_answer
+from tap_lp_audittrail.client import AuditStream
 from tap_lp_audittrail.inputs import (
     catalog_file,
     checked_catalog,
@@ -26,8 +24,7 @@ from tap_lp_audittrail.inputs import (
     state_file,
 )
 from tap_lp_audittrail.output import SingerOutput
-from tap_lp_audittrail.read import configured_range, connection_test, run_read
-from tap_lp_audittrail.readings import log_report
+from tap_lp_audittrail.run import Run
 from tap_lp_audittrail.sdk_shim import ConfigCheckedTap, command_as
 from tap_lp_audittrail.settings import (
     CONFIG_SCHEMA,
@@ -35,13 +32,7 @@ from tap_lp_audittrail.settings import (
     config_warnings,
     learn_secrets,
 )
-from tap_lp_audittrail.stopping import STOP
-from tap_lp_audittrail.streams import (
-    AllChangesStream,
-    ElementStream,
-    ObjectTypeIndex,
-    elements_from_config,
-)
+from tap_lp_audittrail.streams import AllChangesStream, ElementStream, elements_from_config
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
@@ -109,90 +100,28 @@ class TapLPAuditTrail(ConfigCheckedTap):
 
     def discover_streams(self) -> list[AllChangesStream | ElementStream]:
         """`audit_trail`, then one stream per audited element, in the table's order."""
+        run = self.run
         return [
-            AllChangesStream(self),
-            *(ElementStream(self, e) for e in elements_from_config(self.config)),
+            AllChangesStream(self, run),
+            *(ElementStream(self, run, e) for e in elements_from_config(self.config)),
         ]
 
     @cached_property
-    def client(self) -> AuditClient:
-        """The run's API client, made at the first request."""
-        install_redaction()
-        client = AuditClient(self.config, ObjectTypeIndex(elements_from_config(self.config)))
-        hooks = [client.readings.observe, show_error_answer]
-        capture = self._start_capture(client)
-        if capture is not None:
-            hooks.insert(0, capture.hook)
-        client.transport.session.hooks["response"].append(session_hook(*hooks))
-        return client
-
-    def _start_capture(self, client: AuditClient) -> Capture | None:
-        """The run's capture, when `capture_dir` is set; settings.json is written at once."""
-        config = self.config
-        folder = config.get("capture_dir")
-        if not folder:
-            return None
-        pseudonymise = bool(config.get("capture_pseudonymise", True))
-        if not pseudonymise:
-            self.logger.warning(
-                "capture_pseudonymise is false: the capture in %s holds the names, login "
-                "names, user agents and values of the account's changes in clear",
-                folder,
-            )
-        capture = Capture(folder, str(config["account_id"]), pseudonymise=pseudonymise)
-        start, end = configured_range(config)
-        capture.write_settings(
-            config,
-            start=start,
-            end=end,
-            host_time=client.host_time,
-            streams=[name for name, stream in self.streams.items() if stream.selected],
-            state=self.state,
+    def run(self) -> Run:
+        """The run, made once: every stream is handed it (run.py)."""
+        return Run(
+            self.config,
+            writer=self.message_writer,
+            write_state=lambda: self.state_writer.write_state(self.state),
+            state=lambda: self.state,
+            selected=lambda: [stream for stream in self.audit_streams if stream.selected],
+            logger=self.logger,
         )
-        self.__dict__["_capture"] = capture
-        client.note_window = capture.note_window
-        self.logger.info("Capturing every HTTP exchange of this run into %s", folder)
-        return capture
 
-    def read_trail(self, *, dry_run: bool = False) -> None:
-        """The run's one read, for every selected stream; the first stream synced runs it."""
-        if self.__dict__.get("_read_done"):
-            return
-        self.__dict__["_read_done"] = True
-        STOP.check()  # a signal during start-up: no request at all
-        selected = [stream for stream in self.streams.values() if stream.selected]
-        try:
-            if dry_run:
-                connection_test(self, self.client, selected)
-            else:
-                run_read(self, self.client, selected)
-        finally:
-            self.end_of_run()
-
-    def end_of_run(self) -> None:
-        """Said once, after the read: unknown objectTypes, log out, and the readings seen."""
-        client = self.__dict__.get("client")
-        if client is None or client.closed:
-            return
-        self._warn_unknown_object_types(client)
-        client.close()
-        report = client.readings.report()
-        log_report(report)
-        capture = self.__dict__.pop("_capture", None)
-        if capture is not None:
-            capture.write_readings(report)
-            capture.close()
-
-    def _warn_unknown_object_types(self, client: AuditClient) -> None:
-        seen = client.unknown_object_types
-        if seen:
-            listing = ", ".join(f"{name!r}: {n}" for name, n in sorted(seen.items()))
-            self.logger.warning(
-                "%d record(s) have an objectType no element stream knows (%s); they are in "
-                "`audit_trail` only. Map them with the `object_types` setting.",
-                sum(seen.values()),
-                listing,
-            )
+    @property
+    def audit_streams(self) -> list[AuditStream]:
+        """The streams, in the order the SDK syncs them."""
+        return [stream for stream in self.streams.values() if isinstance(stream, AuditStream)]
 
 
 def settings_schema() -> dict[str, Any]:

@@ -26,14 +26,9 @@ from typing import TYPE_CHECKING
 
 from tap_lp_audittrail.concurrency import CancelledError, Lane, in_order, lanes_for
 from tap_lp_audittrail.paging import PagingError, WindowPager, read_window
+from tap_lp_audittrail.progress import ReadProgress
 from tap_lp_audittrail.records import UTC, Row
-from tap_lp_audittrail.windows import (
-    MAX_WEST,
-    Window,
-    WindowPlanner,
-    floor_day,
-    pinned_plan,
-)
+from tap_lp_audittrail.windows import MAX_WEST, PinnedWindow, Window, WindowPlanner, floor_day
 
 if TYPE_CHECKING:
     from tap_lp_audittrail.api import AuditClient
@@ -64,21 +59,40 @@ class WindowDone:
 class TrailRead:
     """Every change in [start, end), once each, in changeDate order, each group whole."""
 
-    def __init__(  # noqa: PLR0917
+    def __init__(
         self,
         client: AuditClient,
         start: dt.datetime,
         end: dt.datetime,
         component_types: Sequence[str],
+        *,
         window_days: int,
         concurrency: int,
+        host_time: dt.datetime,
+        pinned: list[PinnedWindow] | None = None,
+        note_window: Callable[[Window, list[int], int], None] | None = None,
+        progress: ReadProgress | None = None,
     ) -> None:
+        """A read of [start, end) through `client`, `concurrency` windows side by side.
+
+        `host_time`: the time windows are sized from; `pinned`: a replay's plan (windows.py);
+        `note_window`: told of each window read to its end (a capture lists them).
+        """
         self.client = client
         self.start, self.end = start, end
         self.component_types = tuple(component_types)
         self.window_days = window_days
         self.concurrency = concurrency
+        self.host_time = host_time
+        self.pinned = pinned or []
+        self.note_window = note_window
+        self.progress = progress or ReadProgress(WHAT, start, end)
         self.handed_on = 0
+
+    @property
+    def server_start(self) -> dt.datetime | None:
+        """The server's time when the read began (the earliest `Date` of its answers)."""
+        return self.client.server_start
 
     def __iter__(self) -> Iterator[list[Row] | Checkpoint]:
         """Batches of changes, and a checkpoint after each window."""
@@ -87,18 +101,11 @@ class TrailRead:
             self.end,
             self.window_days,
             self.client.traits.records_per_page,
-            now=self.client.host_time,
+            now=self.host_time,
             lanes=lanes_for(self.concurrency),
-            pinned=pinned_plan(self.client.config.get("replay_windows")),
+            pinned=self.pinned,
         )
-        logger.info(
-            "%s: reading %s to %s in date windows of 1 to %d days%s",
-            WHAT,
-            self.start.isoformat(),
-            self.end.isoformat(),
-            self.window_days,
-            f" (componentTypes {', '.join(self.component_types)})" if self.component_types else "",
-        )
+        self.progress.begins(self.window_days, self.component_types)
         position: dt.datetime | None = None
         first = True
         produce = functools.partial(self._produce, planner)
@@ -111,7 +118,7 @@ class TrailRead:
                     position = self._in_order(rows, position, lane.window)
                     yield rows
             if isinstance(item, WindowDone):
-                self._log_window(lane.window, item)
+                self.progress.window_done(lane.window, item.pages, item.records, self.handed_on)
                 yield Checkpoint(position)
                 continue
             rows = self._cut(lane, item, planner)
@@ -173,9 +180,8 @@ class TrailRead:
         yield from read_window(pager, fetch)
         planner.page_size = self.client.traits.records_per_page
         planner.observe(window, records)
-        note = self.client.note_window
-        if note is not None:
-            note(window, firsts, records)
+        if self.note_window is not None:
+            self.note_window(window, firsts, records)
         yield WindowDone(pager.pages, records)
 
     def _pager(
@@ -252,18 +258,3 @@ class TrailRead:
             raise PagingError(msg)
         self.handed_on += len(rows)
         return rows[-1].instant
-
-    def _log_window(self, window: Window, done: WindowDone) -> None:
-        span = (self.end - self.start).total_seconds() or 1.0
-        reached = min(window.end, self.end)
-        logger.info(
-            "%s: window %s..%s done: %d records in %d pages; %d handed on so far, %.0f%% of "
-            "the time range",
-            WHAT,
-            window.from_date,
-            window.to_date,
-            done.records,
-            done.pages,
-            self.handed_on,
-            max(0.0, 100 * (reached - self.start).total_seconds() / span),
-        )

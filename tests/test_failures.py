@@ -35,6 +35,7 @@ from tap_lp_audittrail.exchange import AnswerTooLargeError, ExchangeTimeout
 from tap_lp_audittrail.failures import AIRBYTE_FAILURE_TYPES, Kind, classify
 from tap_lp_audittrail.hosts import ForbiddenHostError, HostRefusedError, RedirectError
 from tap_lp_audittrail.paging import PagingError
+from tap_lp_audittrail.run import Run
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule
 from tap_lp_audittrail.stopping import Interrupted
 from tap_lp_audittrail.tap import TapLPAuditTrail
@@ -241,12 +242,12 @@ def airbyte_ends(tmp_path: Path) -> tuple[int, dict]:
 def test_both_front_ends_end_a_failure_with_the_same_kind_line_and_exit_code(
     monkeypatch, tmp_path, root_logging, make, kind
 ):
-    """The failure is raised where the run's read begins (`read_trail`), in both."""
+    """The failure is raised where the run's read begins (`Run.read`), in both."""
 
     def fail(self, **kwargs):
         raise make()
 
-    monkeypatch.setattr(TapLPAuditTrail, "read_trail", fail)
+    monkeypatch.setattr(Run, "read", fail)
     failure = classify(make())
     singer_code, singer_line, stderr = singer_ends(tmp_path / "singer")
     airbyte_code, message = airbyte_ends(tmp_path / "airbyte")

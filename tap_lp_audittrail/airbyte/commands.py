@@ -68,7 +68,7 @@ def check(config: dict[str, Any], out: Stdout) -> None:
         for handler in handlers:
             for one in quiet:
                 handler.removeFilter(one)
-    names = _credential_names(tap)
+    names = tap.run.credential_names
     out.connection_status(
         True,
         f"LivePerson accepted {names or 'the credentials'} for account {config['account_id']} "
@@ -99,13 +99,6 @@ def read(config: dict[str, Any], modes: dict[str, str], start: dict[str, Any], o
         writer.finished(complete=False)
         raise
     writer.finished(complete=True)
-
-
-def _credential_names(tap: TapLPAuditTrail) -> str | None:
-    client = tap.__dict__.get("client")
-    authenticator = getattr(client, "authenticator", None)
-    names = getattr(authenticator, "credential_names", None)
-    return str(names) if names else None
 
 
 def report_error(exc: BaseException, out: Stdout) -> int:
