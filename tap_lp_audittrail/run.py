@@ -139,6 +139,11 @@ class Run:
         return self._client
 
     @property
+    def made_client(self) -> AuditClient | None:
+        """The run's API client if it has made one (no request made it: None)."""
+        return self._client
+
+    @property
     def credential_names(self) -> str | None:
         """The settings the run authenticated with, once its client is made."""
         if self._client is None:
