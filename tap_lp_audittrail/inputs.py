@@ -10,7 +10,7 @@ state is handed over in process) and the field, as a path in the file:
 Every field the tap or the SDK reads from a bookmark of one of the tap's streams has its type
 (bookmarks.py says what each means); `replication_key_value` and `reread_from` are date-times
 from 1970 on; `replication_key` is `changeDate`. Bookmarks of other streams are left alone.
-A bookmark past the server's clock is told at the read's first answer (read.py): no clock is
+A bookmark past the server's clock is told at the read's first answer (fanout.py): no clock is
 known before.
 
 **Catalog.** The SDK parses the catalog as it is given, then takes its key properties,
