@@ -23,9 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
 from tap_lp_audittrail.sandbox.cli import tap_config
-from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
+from tap_lp_audittrail.tap import TapLPAuditTrail
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -116,7 +117,7 @@ def writers(records: int) -> dict:
 
     from singer_sdk.singerlib.encoding.simple import RecordMessage
 
-    from tap_lp_audittrail.airbyte import AirbyteMessages, Stdout
+    from tap_lp_audittrail.airbyte.messages import AirbyteMessages, Stdout
     from tap_lp_audittrail.output import SingerOutput
 
     with Sandbox(data=DataSpec(seed=3, records=records, end=END)) as sb:

@@ -14,7 +14,6 @@ import functools
 import logging
 import re
 import threading
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,18 +22,13 @@ import requests
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_lp_audittrail import hosts
-from tap_lp_audittrail.auth import (
-    AUDIT_SERVICE,
-    Authenticator,
-    DomainResolver,
-    build_authenticator,
-)
+from tap_lp_audittrail.auth import Authenticator, build_authenticator
 from tap_lp_audittrail.concurrency import Slots
+from tap_lp_audittrail.domains import AUDIT_SERVICE, DomainResolver
 from tap_lp_audittrail.elements import ALL_CHANGES_STREAM, ObjectTypeIndex
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError
 from tap_lp_audittrail.paging import ServerTraits, count_contradiction
 from tap_lp_audittrail.query import AuditQuery
-from tap_lp_audittrail.readings import RunReadings
 from tap_lp_audittrail.records import (
     API_FIELDS,
     UTC,
@@ -42,7 +36,6 @@ from tap_lp_audittrail.records import (
     MalformedRecordError,
     Row,
     json_kind,
-    parse_utc,
     rows_of_plain_page,
     to_row,
 )
@@ -105,9 +98,9 @@ class AuditClient:
             ),
             pool_size=max(10, int(config["max_concurrency"]) + 2),
             max_answer_megabytes=float(config["max_answer_megabytes"]),
+            account_id=str(config["account_id"]),
+            stream_tag=ALL_CHANGES_STREAM,
         )
-        self.transport.account_id = str(config["account_id"])
-        self.transport.stream_tag = ALL_CHANGES_STREAM
         #: The audit host `domain` names; None: asked of the Domain API.
         self.domain: hosts.Origin | None = None
         if config.get("domain"):
@@ -134,21 +127,12 @@ class AuditClient:
         self._lock = threading.Lock()
         self._audit_url: str | None = None
         self.slots = Slots(int(config["max_concurrency"]))
-        self.unknown_object_types: Counter[str] = Counter()
         #: The earliest `Date` the audit endpoint answered with in this run: the server's time
         #: when the read began.
         self.server_start: dt.datetime | None = None
         self.closed = False
-        #: The host's time the run's windows are sized from (`replay_host_time` pins it, so a
-        #: replay of a capture cuts the same windows as the captured run).
-        pinned = config.get("replay_host_time")
-        self.host_time = parse_utc(str(pinned)) if pinned else dt.datetime.now(tz=UTC)
-        #: What the run's answers show of the API's open questions (readings.py).
-        self.readings = RunReadings()
         #: Record fields the server sent with another type than documented (each told once).
         self.field_types = FieldTypes()
-        #: Told of every audit window read to its end (a capture lists them: docs/capture.md).
-        self.note_window: Callable[[Window, list[int], int], None] | None = None
 
     @property
     def timezone(self) -> str:

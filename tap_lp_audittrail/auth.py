@@ -1,4 +1,7 @@
-"""The four ways LivePerson lets the tap in, and where their hosts are found.
+"""The four ways LivePerson lets the tap in: one authenticator each.
+
+Which settings each method takes is the auth table's (credentials.py); where the Login
+Service's and Sentinel's hosts are, the Domain API's (domains.py).
 
 Every authenticator is a requests auth callable with a `generation` (which token signed a
 request) and `renew(generation)`, so that a 401 renews a token once for all threads that saw
@@ -12,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -20,128 +22,16 @@ from requests.auth import AuthBase
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_lp_audittrail import hosts
-from tap_lp_audittrail.errors import REDACT, AuthError, UnreachableError
-from tap_lp_audittrail.failures import describe
-from tap_lp_audittrail.hosts import HostError, HostRefusedError, Origin, RedirectError
+from tap_lp_audittrail.credentials import infer_auth_method
+from tap_lp_audittrail.domains import LOGIN_SERVICE, SENTINEL_SERVICE, DomainResolver
+from tap_lp_audittrail.errors import REDACT, AuthError
+from tap_lp_audittrail.failures import REFUSALS, describe
 from tap_lp_audittrail.transport import Transport, raise_for_status, read_json, server_message
 
 logger = logging.getLogger("tap-lp-audittrail")
 
-AUDIT_SERVICE = "accountConfigReadOnly"
-LOGIN_SERVICE = "agentVep"
-SENTINEL_SERVICE = "sentinel"
-
-OAUTH1_KEYS = ("app_key", "app_secret", "access_token", "access_token_secret")
-SECRET_SETTINGS = (*OAUTH1_KEYS, "password", "client_id", "client_secret", "bearer_token")
-
 #: Renew a login session this long before LivePerson would end it.
 SESSION_MARGIN_SECONDS = 300
-
-
-def infer_auth_method(config: Mapping[str, Any]) -> str | None:
-    """The method `auth_method` names, else the one the credentials given point to.
-
-    The credentials point to a method when one of its credential sets holds all of them;
-    when several do, to the one that needs the fewest settings more. None when no method,
-    or two equally, fit (or no credential is given).
-    """
-    if config.get("auth_method"):
-        return str(config["auth_method"])
-    given = {key for key in CREDENTIAL_SETTINGS if config.get(key)}
-    if not given:
-        return None
-    fits: dict[str, int] = {}
-    for method in AUTH_TABLE:
-        lacking = [len(needs) - len(given) for needs in method.credentials if given <= set(needs)]
-        if lacking:
-            fits[method.name] = min(lacking)
-    if not fits:
-        return None
-    fewest = min(fits.values())
-    best = [name for name, lacking in fits.items() if lacking == fewest]
-    return best[0] if len(best) == 1 else None
-
-
-#: What the Domain API may refuse for the whole run: every thread asking hears the same.
-_REFUSALS = (AuthError, UnreachableError, HostRefusedError, RedirectError)
-
-
-class DomainResolver:
-    """Finds a service's host through LivePerson's Domain API (CSDS), once per run."""
-
-    def __init__(self, transport: Transport, domain_api: Origin, account_id: str) -> None:
-        self.transport = transport
-        self.domain_api = domain_api
-        self.account_id = account_id
-        self._hosts: dict[str, Origin] = {}
-        self._refused: dict[str, FatalAPIError] = {}
-        self._lock = threading.Lock()
-        transport.hosts.allow(
-            domain_api,
-            "domain_api_url",
-            f"Check `domain_api_url` (now {domain_api.base}"
-            + (
-                ""
-                if domain_api.base == hosts.LIVEPERSON_DOMAIN_API
-                else f"; LivePerson's is {hosts.LIVEPERSON_DOMAIN_API}"
-            )
-            + ") and that this machine can reach it (network, firewall, proxy).",
-        )
-
-    def host(self, service: str) -> Origin:
-        """Where `service` is for this account."""
-        with self._lock:
-            if service in self._refused:
-                # The Domain API refused this account, cannot be reached, or named a host the
-                # tap refuses: every window thread asks, one is told, the others hear the same.
-                raise copy.copy(self._refused[service])
-            if service not in self._hosts:
-                try:
-                    self._hosts[service] = self._resolve(service)
-                except _REFUSALS as exc:
-                    self._refused[service] = exc
-                    raise
-            return self._hosts[service]
-
-    def _resolve(self, service: str) -> Origin:
-        url = hosts.url(self.domain_api, "domain api", account=self.account_id, service=service)
-        what = f"Domain API lookup of {service}"
-
-        def read(response: requests.Response) -> Origin:
-            if response.status_code in (400, 404):
-                msg = (
-                    f"{what}: LivePerson does not know account_id '{self.account_id}' or "
-                    f"service '{service}': {server_message(response)}. Check `account_id` "
-                    "(the site id) and `domain_api_url`."
-                )
-                raise AuthError(msg)
-            raise_for_status(response, what)
-            body = read_json(response, what)
-            named = body.get("baseURI") if isinstance(body, dict) else None
-            if not isinstance(named, str) or not named:
-                msg = f"{what}: the answer holds no baseURI host"
-                raise AuthError(msg)
-            try:
-                return hosts.plain_host(named)
-            except HostError as exc:
-                msg = (
-                    f"{what}: the Domain API (`domain_api_url` {self.domain_api.base}) names "
-                    f"the host {REDACT(named)!r}, which {exc}: not a plain host[:port], so "
-                    "nothing is sent there. Check `domain_api_url`, or set `domain` to the "
-                    "Audit Trail's host."
-                )
-                raise HostRefusedError(msg, setting="domain_api_url") from None
-
-        origin = self.transport.call(what, lambda: self.transport.request("GET", url, what), read)
-        logger.info("Domain API: %s is at %s", service, origin.netloc)
-        self.transport.hosts.allow(
-            origin,
-            "domain_api_url",
-            f"The Domain API (`domain_api_url`) gives this host for the service {service} of "
-            f"`account_id` {self.account_id}: check that this machine can reach it (network, "
-            "firewall, proxy).",
-        )
-        return origin
 
 
 class Authenticator(AuthBase):
@@ -228,15 +118,25 @@ class BearerAuthenticator(Authenticator):
 
 
 class _TokenAuthenticator(Authenticator):
-    """A bearer the tap fetches itself, fetched again on expiry or after a 401."""
+    """A bearer the tap fetches itself, from a host `resolver` finds; again on expiry or a 401."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(
+        self, transport: Transport, resolver: DomainResolver, config: Mapping[str, Any]
+    ) -> None:
         self.transport = transport
+        self.resolver = resolver
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self._generations: dict[str, int] = {}  # token -> generation, for generation_of
         self._refused: FatalAPIError | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
+    ) -> Authenticator:
+        """A token fetched with the credentials of `config`, from the host `resolver` finds."""
+        return cls(transport, resolver, config)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add a live bearer, fetching one first if needed."""
@@ -288,7 +188,7 @@ class _TokenAuthenticator(Authenticator):
             raise copy.copy(self._refused)
         try:
             token, lifetime = self._fetch()
-        except _REFUSALS as exc:
+        except REFUSALS as exc:
             self._refused = exc
             raise
         REDACT.add(token)
@@ -327,18 +227,10 @@ class ClientCredentialsAuthenticator(_TokenAuthenticator):
 
     credential_names = "the OAuth 2.0 client (client_id, client_secret)"
 
-    @classmethod
-    def from_config(
-        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
-    ) -> Authenticator:
-        """A token fetched with the credentials of `config`, from the host `resolver` finds."""
-        return cls(transport, resolver, config)
-
     def __init__(
         self, transport: Transport, resolver: DomainResolver, config: Mapping[str, Any]
     ) -> None:
-        super().__init__(transport)
-        self.resolver = resolver
+        super().__init__(transport, resolver, config)
         self.client_id = config["client_id"]
         self.client_secret = config["client_secret"]
 
@@ -372,18 +264,10 @@ class ClientCredentialsAuthenticator(_TokenAuthenticator):
 class LoginAuthenticator(_TokenAuthenticator):
     """LivePerson's Login Service: a session with a bearer, kept alive by `refresh`."""
 
-    @classmethod
-    def from_config(
-        cls, config: Mapping[str, Any], transport: Transport, resolver: DomainResolver
-    ) -> Authenticator:
-        """A token fetched with the credentials of `config`, from the host `resolver` finds."""
-        return cls(transport, resolver, config)
-
     def __init__(
         self, transport: Transport, resolver: DomainResolver, config: Mapping[str, Any]
     ) -> None:
-        super().__init__(transport)
-        self.resolver = resolver
+        super().__init__(transport, resolver, config)
         self.username = config["username"]
         if config.get("password"):
             self.body = {"username": self.username, "password": config["password"]}
@@ -479,64 +363,13 @@ def _ttl_seconds(value: object) -> float:
         return 8 * 3600.0
 
 
-@dataclass(frozen=True)
-class AuthMethod:
-    """One way into LivePerson: the settings it needs, and the authenticator that uses them."""
-
-    name: str
-    #: How Meltano's settings UI names the method (meltano.yml and the Hub file show it).
-    label: str
-    #: Complete sets of credential settings; the method needs every setting of one set.
-    credentials: tuple[tuple[str, ...], ...]
-    authenticator: type[Authenticator]
-
-    def missing(self, config: Mapping[str, Any]) -> list[str]:
-        """The settings still unset of the credential set closest to complete; [] if one is."""
-        gaps = [[key for key in needs if not config.get(key)] for needs in self.credentials]
-        return min(gaps, key=len)
-
-    def needs_text(self) -> str:
-        """The credential sets in words, e.g. `username and password, or ...`."""
-
-        def words(needs: tuple[str, ...]) -> str:
-            return " and ".join((", ".join(needs[:-1]), needs[-1])) if len(needs) > 1 else needs[0]
-
-        return "; or ".join(words(needs) for needs in self.credentials)
-
-
-#: The one table of auth methods. The config check, the inference of `auth_method`, the
-#: authenticator chosen and meltano.yml's `settings_group_validation` all read it.
-AUTH_TABLE: tuple[AuthMethod, ...] = (
-    AuthMethod("oauth1", "OAuth 1.0 API key", (OAUTH1_KEYS,), OAuth1Authenticator),
-    AuthMethod(
-        "login",
-        "Login Service (username and password, or API key) to a bearer token",
-        (("username", "password"), ("username", *OAUTH1_KEYS)),
-        LoginAuthenticator,
-    ),
-    AuthMethod(
-        "client_credentials",
-        "OAuth 2.0 client credentials (Sentinel)",
-        (("client_id", "client_secret"),),
-        ClientCredentialsAuthenticator,
-    ),
-    AuthMethod("bearer", "Bearer token as given", (("bearer_token",),), BearerAuthenticator),
-)
-AUTH_METHODS = tuple(method.name for method in AUTH_TABLE)
-#: Every setting that holds a credential of some method.
-CREDENTIAL_SETTINGS = tuple(
-    dict.fromkeys(key for method in AUTH_TABLE for needs in method.credentials for key in needs)
-)
-
-
-def auth_method(name: str) -> AuthMethod | None:
-    """The table's entry for `name`."""
-    return next((method for method in AUTH_TABLE if method.name == name), None)
-
-
-def settings_group_validation(required: tuple[str, ...] = ("account_id",)) -> list[list[str]]:
-    """Meltano's `settings_group_validation`: each complete set of settings, per method."""
-    return [[*required, *needs] for method in AUTH_TABLE for needs in method.credentials]
+#: The authenticator of each method of the auth table (credentials.py), in its order.
+AUTHENTICATORS: dict[str, type[Authenticator]] = {
+    "oauth1": OAuth1Authenticator,
+    "login": LoginAuthenticator,
+    "client_credentials": ClientCredentialsAuthenticator,
+    "bearer": BearerAuthenticator,
+}
 
 
 def build_authenticator(
@@ -544,8 +377,8 @@ def build_authenticator(
 ) -> Authenticator:
     """The authenticator for the configured (or inferred) method."""
     name = infer_auth_method(config)
-    method = auth_method(name) if name else None
-    if method is None:
+    authenticator = AUTHENTICATORS.get(name) if name else None
+    if authenticator is None:
         msg = f"no usable auth method in the config ({REDACT(str(name))})"
         raise AuthError(msg)
-    return method.authenticator.from_config(config, transport, resolver)
+    return authenticator.from_config(config, transport, resolver)

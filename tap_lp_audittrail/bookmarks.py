@@ -26,7 +26,7 @@ The rules, each with a test in tests/test_bookmarks.py:
   its history next time.
 - A bookmark loaded more than FUTURE_TOLERANCE past the server's clock (the `Date` of the
   read's first answer) was not written by a run of this tap: the run stops before it writes a
-  record (read.py), rather than keep it, and emit nothing, forever.
+  record (fanout.py), rather than keep it, and emit nothing, forever.
 - `seen` keeps only ids at or after `reread_from`. Ids loaded from a state have no known instant
   until the read meets them again; those the read never meets again, once it has gone past the
   loaded `read_to`, are gone from the server and are dropped.

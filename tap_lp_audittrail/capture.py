@@ -41,7 +41,6 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_lp_audittrail.auth import SECRET_SETTINGS
 from tap_lp_audittrail.capture_format import (
     ACCOUNT_PLACEHOLDER,
     EXCHANGES,
@@ -51,6 +50,7 @@ from tap_lp_audittrail.capture_format import (
     WINDOWS,
     service_of,
 )
+from tap_lp_audittrail.credentials import SECRET_KEYS, SECRET_SETTINGS
 from tap_lp_audittrail.errors import REDACT, REDACTED
 from tap_lp_audittrail.private import open_private, private_folder, write_private
 from tap_lp_audittrail.pseudonym import Pseudonymiser
@@ -74,15 +74,6 @@ PERSONAL_FIELDS = (
     "originatorUserId",
     "originatorUserAgent",
 )
-#: Keys of a body (request or answer) whose value is a secret, whatever the service.
-SECRET_KEYS = frozenset(
-    {
-        "bearer", "csrf", "access_token", "accessToken", "accessTokenSecret", "appKey",
-        "secret", "password", "client_id", "client_secret", "refresh_token", "id_token",
-        "token", "sessionId", "session_id", "Session_id", "app_key", "app_secret",
-        "access_token_secret", "bearer_token",
-    }
-)  # fmt: skip
 #: Keys whose string values name a person (login bodies and answers).
 PERSON_KEYS = frozenset({"username", "loginName", "userId", "email", "name", "nickname"})
 #: Keys whose values are personal wherever they are, and everything below them.

@@ -9,21 +9,18 @@ DEBUG the traceback is logged with every line.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.plugin_base import SingerCommand
 
 from tap_lp_audittrail.failures import Kind, classify
+from tap_lp_audittrail.jsonfiles import read_json_object
+from tap_lp_audittrail.sdk_shim import DropSyncErrorLine, QuietCommand
 from tap_lp_audittrail.stopping import (
     STOP,
     Interrupted,
@@ -31,21 +28,6 @@ from tap_lp_audittrail.stopping import (
     end_by_sigpipe,
     is_broken_pipe,
 )
-
-#: The SDK's own line when a stream's sync raises: it names a stream that is often not the
-#: cause (the first one selected), and the tap's own line follows.
-_SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
-
-
-class _DropSdkSyncError(logging.Filter):
-    """Drops the SDK's per-stream error line while a failure is on its way up."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """False for the SDK's sync error line (below DEBUG): the tap's own line says it."""
-        # The tap's own line follows, with the traceback when the failure is a bug.
-        return not str(record.msg).startswith(_SDK_SYNC_ERROR) or logging.getLogger(
-            record.name
-        ).isEnabledFor(logging.DEBUG)
 
 
 def _config_paths(args: list[str]) -> list[str]:
@@ -59,63 +41,43 @@ def _config_paths(args: list[str]) -> list[str]:
     return [path for path in paths if path != "ENV"]
 
 
-def _check_config_file(path: str) -> None:
-    """A settings file that is not a JSON object stops the run with one line naming it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return  # said by parse_args, as before
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = f"--config {path}: cannot be read ({exc.__class__.__name__}: {exc})"
-        raise ConfigValidationError("A settings file is not usable", errors=[problem]) from None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        problem = f"--config {path}: not valid JSON ({exc}); fix the file"
-        raise ConfigValidationError("A settings file is not usable", errors=[problem]) from None
-    if not isinstance(value, dict):
-        problem = f"--config {path}: expected a JSON object of settings, got {type(value).__name__}"
-        raise ConfigValidationError("A settings file is not usable", errors=[problem])
-
-
-class TapCommand(SingerCommand):
+class TapCommand(QuietCommand):
     """The SDK's command, with the tap's expected failures each ending in one line."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command; a failure logs its line and exits with its code."""
-        drop = _DropSdkSyncError()
-        for handler in logging.getLogger().handlers:
+        drop = DropSyncErrorLine()
+        handlers = logging.getLogger().handlers[:]
+        for handler in handlers:
             handler.addFilter(drop)
         try:
-            result = super().main(*args, **kwargs)
-        except Interrupted as exc:
-            self.stop_with(exc)
-        except StdoutClosed:
-            self.quiet_end()
-        except Exception as exc:
-            if STOP.is_set():  # what the stop broke on its way
+            try:
+                result = super().main(*args, **kwargs)
+            except Interrupted as exc:
+                self.stop_with(exc)
+            except StdoutClosed:
+                self.quiet_end()
+            except Exception as exc:
+                if STOP.is_set():  # what the stop broke on its way
+                    self.stop_with(Interrupted(STOP.signum or 0))
+                self.fail_with(exc)
+            if STOP.is_set():  # the signal came when there was nothing left to stop
                 self.stop_with(Interrupted(STOP.signum or 0))
-            self.fail_with(exc)
-        if STOP.is_set():  # the signal came when there was nothing left to stop
-            self.stop_with(Interrupted(STOP.signum or 0))
-        return result
+            return result
+        finally:
+            # A command run in process (tests, an orchestrator's) leaves the handlers as it
+            # found them.
+            for handler in handlers:
+                handler.removeFilter(drop)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """The SDK reads `--config` files while parsing: a missing one is an expected failure."""
-        for path in _config_paths(args):
-            _check_config_file(path)
-        try:
-            return super().parse_args(ctx, args)
-        except FileNotFoundError as exc:
-            problem = f"{exc} Check the path given to --config"
-            raise ConfigValidationError("A settings file is missing", errors=[problem]) from None
+        """Each `--config` file read by the tap's loader before the SDK reads it.
 
-    def invoke(self, ctx: click.Context) -> Any:
-        """SingerCommand.invoke without its config-error lines: `main` says it once."""
-        logging.captureWarnings(capture=True)
-        warnings.filterwarnings("once", category=DeprecationWarning)
-        sys.excepthook = self.excepthook
-        return click.Command.invoke(self, ctx)
+        A file missing, unreadable, not JSON or not an object is then one line naming it.
+        """
+        for path in _config_paths(args):
+            read_json_object(path, "config")
+        return super().parse_args(ctx, args)
 
     def stop_with(self, exc: Interrupted) -> NoReturn:
         """End a run that a signal stopped: exit 128 + the signal's number, quietly."""

@@ -1,14 +1,13 @@
 """The base stream every audit stream is built on.
 
 Every stream has the same schema, key and replication key. A stream does not read the API on
-its own: the first selected stream the SDK syncs runs the run's one read (read.py), which
+its own: the first selected stream the SDK syncs runs the run's one read (run.py), which
 writes the records of every selected stream and moves their bookmarks (bookmarks.py); the
 others then have nothing left to do.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,34 +18,14 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_lp_audittrail import sdk_shim
 from tap_lp_audittrail.bookmarks import REPLICATION_KEY
 from tap_lp_audittrail.records import AUDIT_SCHEMA
+from tap_lp_audittrail.sdk_shim import SyncTimer
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
-    from typing_extensions import Self
 
     from tap_lp_audittrail.elements import Element
-
-
-class SyncTimer(metrics.Timer):
-    """A stream's `sync_duration`, which the read starts: the SDK's `with` does not restart it.
-
-    One read writes every stream, inside the first stream's sync: each stream's records flow
-    from the read's start, not from when the SDK reaches that stream.
-    """
-
-    started = False
-
-    def start(self) -> None:
-        """Start timing now, unless timing already."""
-        if not self.started:
-            self.started = True
-            self.start_time = time.time()
-
-    def __enter__(self) -> Self:
-        """The SDK's `with`: starts the timer if the read has not."""
-        self.start()
-        return self
+    from tap_lp_audittrail.run import Run
 
 
 class AuditStream(Stream):
@@ -62,7 +41,8 @@ class AuditStream(Stream):
     #: Records already have their schema types (records.to_row).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: Tap, name: str, element: Element | None) -> None:
+    def __init__(self, tap: Tap, run: Run, name: str, element: Element | None) -> None:
+        self.run = run
         self.element = element
         super().__init__(tap, name=name, schema=AUDIT_SCHEMA)
 
@@ -95,5 +75,5 @@ class AuditStream(Stream):
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Run the run's one read, if no stream has yet: it writes this stream's records."""
-        sdk_shim.tap_of(self).read_trail(dry_run=sdk_shim.is_dry_run(self))
+        self.run.read(dry_run=sdk_shim.is_dry_run(self))
         return iter(())

@@ -22,6 +22,6 @@ def tap() -> NoReturn:
 def airbyte() -> NoReturn:
     """`source-lp-audittrail`."""
     STOP.install()
-    from tap_lp_audittrail.airbyte import main
+    from tap_lp_audittrail.airbyte.commands import main
 
     main()

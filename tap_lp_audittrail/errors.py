@@ -13,6 +13,8 @@ from urllib.parse import quote, quote_plus
 
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
+from tap_lp_audittrail.credentials import SECRET_WORDS
+
 if TYPE_CHECKING:
     import requests
 
@@ -43,11 +45,9 @@ _SHAPES: tuple[tuple[str, str], ...] = (
     ("oauth_", rf'(oauth_(?:signature|token|consumer_key){_EQUALS})(?!{_QUOTE})[^&\s,"\\]+'),
     ("session_id", rf'(session_id{_EQUALS})[^;\s,"\\&]+'),
     ("signature:", r"(signature:(?<!\wsignature:)\s*)[a-z0-9+/=%]+"),  # oauthlib's debug lines
-    # A secret-named field of JSON, a form or a header: "password": "...", csrf=...
-    *(
-        (word, rf"({word}{_QUOTE}?\s*(?:[:=]|%3[ad])\s*{_QUOTE}?){_VALUE}")
-        for word in ("csrf", "bearer", "access_token", "accesstoken", "secret", "password")
-    ),
+    # A secret-named field of JSON, a form or a header: "password": "...", csrf=... (the names
+    # are credentials.py's, in its order).
+    *((word, rf"({word}{_QUOTE}?\s*(?:[:=]|%3[ad])\s*{_QUOTE}?){_VALUE}") for word in SECRET_WORDS),
 )  # fmt: skip
 #: Each shape: its word, its pattern over folded text, and over any text (case-insensitive).
 _SECRET_SHAPES = tuple(

@@ -1,6 +1,6 @@
 """How a run ends: every exception mapped to its kind, its one line and its exit code.
 
-The Singer command line (cli.py) and the Airbyte entry point (airbyte.py) both end through
+The Singer command line (cli.py) and the Airbyte one (airbyte/commands.py) both end through
 `classify`, so a failure reads the same in both, and Airbyte's `failure_type` follows the kind:
 
 - config: a setting, a file, a credential or a permission must change; running again as it
@@ -144,6 +144,13 @@ def _system_line(exc: BaseException) -> str:
     )
 
 
+#: A refusal that holds for the whole run: a credential refused or lacking a permission, a host
+#: that never answered (a setting is wrong, or the network is in the way), one the Domain API
+#: named that the tap refuses, a redirect. Each message names the setting or permission; one
+#: told once is told to every thread that asks again (auth.py, domains.py).
+REFUSALS = (AuthError, UnreachableError, HostRefusedError, RedirectError)
+
+
 def _names_a_setting(exc: BaseException) -> bool:
     return bool(getattr(exc, "setting", ""))
 
@@ -152,14 +159,7 @@ def _names_a_setting(exc: BaseException) -> bool:
 RULES: tuple[tuple[Callable[[BaseException], bool], Kind, Callable[[BaseException], str]], ...] = (
     (lambda e: isinstance(e, Interrupted), Kind.INTERRUPTED, _interrupted_line),
     (lambda e: isinstance(e, ConfigValidationError), Kind.CONFIG, _config_line),
-    # A credential refused or lacking a permission; a host that never answered (a setting is
-    # wrong, or the network is in the way), one the Domain API named that the tap refuses, a
-    # redirect: each line names the setting or permission.
-    (
-        lambda e: isinstance(e, AuthError | UnreachableError | HostRefusedError | RedirectError),
-        Kind.CONFIG,
-        str,
-    ),
+    (lambda e: isinstance(e, REFUSALS), Kind.CONFIG, str),
     # An answer past the size limit, ties past a page: the error names the setting that gets
     # past it.
     (_names_a_setting, Kind.CONFIG, str),

@@ -1,13 +1,16 @@
 """The state and the catalog a run is given: checked before any request, as the config is.
 
-Each problem is one line naming the file (`--state PATH`, or `state` when the state is handed
-over in process) and the field, as a path in the file: `bookmarks.audit_trail.seen[1]`.
+The `--state` and `--catalog` files are read by the one JSON loader (jsonfiles.py), checked
+here, and handed to the SDK as they were read; a state or catalog handed over in process is
+checked alike. Each problem is one line naming the file (`--state PATH`, or `state` when the
+state is handed over in process) and the field, as a path in the file:
+`bookmarks.audit_trail.seen[1]`.
 
 **State.** Meltano's wrapped form `{"singer_state": {...}}` is read as the state inside it.
 Every field the tap or the SDK reads from a bookmark of one of the tap's streams has its type
 (bookmarks.py says what each means); `replication_key_value` and `reread_from` are date-times
 from 1970 on; `replication_key` is `changeDate`. Bookmarks of other streams are left alone.
-A bookmark past the server's clock is told at the read's first answer (read.py): no clock is
+A bookmark past the server's clock is told at the read's first answer (fanout.py): no clock is
 known before.
 
 **Catalog.** The SDK parses the catalog as it is given, then takes its key properties,
@@ -24,17 +27,18 @@ key and the replication key not deselected.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
 
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import CatalogEntry
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
 from tap_lp_audittrail.bookmarks import REPLICATION_KEY
 from tap_lp_audittrail.elements import STREAM_NAMES
+from tap_lp_audittrail.jsonfiles import read_json_object, unusable
 from tap_lp_audittrail.records import AUDIT_SCHEMA, UTC, json_kind, parse_utc
 
 #: The key Meltano wraps a Singer state in (`meltano state get` writes this form).
@@ -123,9 +127,27 @@ CATALOG_SCHEMA = {
 }
 
 
-def unusable(what: str, problems: Sequence[str]) -> ConfigValidationError:
-    """The error that stops the run before any request: one line per problem."""
-    return ConfigValidationError(f"{what} is not usable", errors=list(problems))
+def state_file(file: IO[str] | None, logger: logging.Logger) -> IO[str] | None:
+    """The `--state` file checked, and unwrapped from Meltano's form, as the SDK is to read it.
+
+    A state without a bookmark for any stream is said to be so.
+    """
+    if file is None:
+        return None
+    value, where = read_json_object(file, "state")
+    value = checked_state(value, logger, where)
+    if not value:
+        note_missing_bookmarks(value, logger)
+    return io.StringIO(json.dumps(value))
+
+
+def catalog_file(file: IO[str] | None) -> IO[str] | None:
+    """The `--catalog` file checked, as the SDK is to read it."""
+    if file is None:
+        return None
+    value, where = read_json_object(file, "catalog")
+    checked_catalog(value, where)
+    return io.StringIO(json.dumps(value))
 
 
 # ----------------------------------------------------------------------------------- state
@@ -158,6 +180,17 @@ def unwrap_state(
         MELTANO_STATE_KEY,
     )
     return inner, f"{MELTANO_STATE_KEY}."
+
+
+def checked_state(
+    state: dict[str, Any], logger: logging.Logger, where: str = "state"
+) -> dict[str, Any]:
+    """The Singer state of `state` (unwrapped from Meltano's form), or one line per problem."""
+    state, inside = unwrap_state(state, logger, where)
+    problems = state_errors(state, where, inside)
+    if problems:
+        raise unusable("State", problems)
+    return state
 
 
 def state_errors(state: object, where: str = "state", inside: str = "") -> list[str]:
@@ -210,6 +243,13 @@ def note_missing_bookmarks(state: dict[str, Any], logger: logging.Logger) -> Non
 
 
 # --------------------------------------------------------------------------------- catalog
+def checked_catalog(catalog: object, where: str = "catalog") -> None:
+    """Nothing if the catalog is one this tap can follow; else one line per problem."""
+    problems = catalog_errors(catalog, where)
+    if problems:
+        raise unusable("Catalog", problems)
+
+
 def catalog_errors(catalog: object, where: str = "catalog") -> list[str]:
     """Every problem of a catalog, each naming the file (`where`) and the field."""
     if not isinstance(catalog, dict):

@@ -1,10 +1,13 @@
-"""Singer messages out, fast: msgspec encoding, written in large chunks.
+"""Messages out, fast: whole lines written in large chunks, and the read's RECORD lines.
 
-Lines are gathered in a buffer and written out with every message that is not a RECORD
-(SCHEMA, STATE, ...) or when the buffer is full, so a reader always sees whole lines and each
-STATE after the records it covers. A killed run loses at most records that no STATE it wrote
-covers yet: the next run reads them again. Gathering matters because stdout is often
-unbuffered (PYTHONUNBUFFERED), which would cost a system call per record.
+Lines are gathered in a buffer (`Lines`) and written out with every message that is not a
+RECORD (SCHEMA, STATE, ...) or when the buffer holds a chunk, so a reader always sees whole
+lines and each STATE after the records it covers. A killed run loses at most records that no
+STATE it wrote covers yet: the next run reads them again. Gathering matters because stdout is
+often unbuffered (PYTHONUNBUFFERED), which would cost a system call per record. The Singer
+writer (`SingerOutput`, msgspec-encoded) and the Airbyte one (airbyte/messages.py) both write
+through `Lines`, and both are a `RecordWriter`: the read hands them RECORD lines it encoded
+itself, and asks them whether stdout's reader is still there.
 
 The read writes every selected stream's SCHEMA before its first record, and the SDK writes it
 again when that stream's turn comes: a SCHEMA equal to the last one of its stream is not
@@ -18,7 +21,7 @@ import contextlib
 import datetime as dt
 import os
 import sys
-from typing import IO
+from typing import IO, Protocol, runtime_checkable
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -64,9 +67,15 @@ class Lines:
     """
 
     def __init__(self, stream: IO[str] | None = None) -> None:
+        #: Whole lines not written yet; a writer appends to it, then calls `flush_if`.
         self.pending = bytearray()
         self.stream = stream  # None: sys.stdout as it is at each write
         self.closed = False
+
+    def flush_if(self, now: bool) -> None:
+        """Write the queued lines out `now` (a message that is not a RECORD), or once a chunk."""
+        if now or len(self.pending) >= CHUNK_BYTES:
+            self.flush()
 
     def flush(self) -> None:
         """Write every queued line; StdoutClosed if the reader has gone."""
@@ -86,6 +95,36 @@ class Lines:
         self.pending.clear()
 
 
+@runtime_checkable
+class RecordWriter(Protocol):
+    """A message writer the read hands RECORD lines it encoded itself: the fast path.
+
+    A line is `record_prefix(stream)`, the record's JSON, then `record_suffix()`.
+    """
+
+    def record_prefix(self, stream: str) -> bytes:
+        """The start of a RECORD line of `stream`, up to the record's JSON."""
+
+    def record_suffix(self) -> bytes:
+        """The end of the RECORD lines written now (a time stamp), newline included."""
+
+    def write_records(self, lines: bytes) -> None:
+        """Queue whole RECORD lines."""
+
+    def first_record(self, stream: str) -> None:
+        """The first record of `stream` is about to be written."""
+
+    def records_written(self, stream: str, count: int) -> None:
+        """`count` more records of `stream` were written, since the last call."""
+
+    @property
+    def closed(self) -> bool:
+        """Stdout's reader has gone (a closed pipe): nothing is written any more."""
+
+    def flush(self) -> None:
+        """Write every queued line; StdoutClosed if stdout's reader has gone."""
+
+
 class SingerOutput(MsgSpecWriter):
     """msgspec-encoded messages; RECORD lines leave in chunks, everything else at once."""
 
@@ -103,8 +142,7 @@ class SingerOutput(MsgSpecWriter):
                 return
             self._schemas[message.stream] = line
         self._lines.pending += line
-        if not isinstance(message, RecordMessage) or len(self._lines.pending) >= CHUNK_BYTES:
-            self.flush()
+        self._lines.flush_if(not isinstance(message, RecordMessage))
 
     def record_prefix(self, stream: str) -> bytes:
         """The start of a Singer RECORD line of `stream`."""
@@ -123,8 +161,7 @@ class SingerOutput(MsgSpecWriter):
     def write_records(self, lines: bytes) -> None:
         """Queue RECORD lines encoded already (the read's fast path)."""
         self._lines.pending += lines
-        if len(self._lines.pending) >= CHUNK_BYTES:
-            self.flush()
+        self._lines.flush_if(False)
 
     def _flush_at_exit(self) -> None:
         with contextlib.suppress(StdoutClosed):

@@ -36,7 +36,7 @@ checked with every answer in api.py). Identical records of one instant are the o
 where the same page again cannot be told from the next: the group bound ends it.
 
 It hands on every record it reads, in order, each changeDate group whole; which of them the
-run emits is the read's decision (read.py).
+run emits is the trail's and the fan-out's decision (trail.py, fanout.py).
 """
 
 from __future__ import annotations

@@ -1,27 +1,56 @@
-"""Every use of the SDK's private API, in one place, so that an SDK upgrade touches one file.
+"""Every use of the SDK beyond its documented API, in one place: an SDK upgrade touches one file.
 
-The SDK syncs streams one after another; the tap reads the trail once for all of them, so
-the read writes each stream's SCHEMA and RECORD messages itself, through the stream's own
-message generation (selection masks, stream maps, flattening). Written against singer-sdk
-0.54.
+Written against singer-sdk 0.54; tests/test_sdk_shim.py pins each thing this module relies on
+(names, signatures, the SDK's log lines it matches), so that an upgrade that changes one fails
+there first. What the tap relies on, by purpose:
+
+- **One read for every stream.** The SDK syncs streams one after another; the tap reads the
+  trail once for all of them, so the read writes each stream's SCHEMA and RECORD messages
+  itself, through the stream's own message generation (selection masks, stream maps,
+  flattening: `Stream._write_schema_message`, `Stream._generate_record_messages`), knows a
+  connection test by its record limit (`ABORT_AT_RECORD_COUNT`), lets the SDK write a stream's
+  state again (`state_manager.is_flushed`) and starts each stream's `sync_duration` timer when
+  the read begins writing it (`metrics.Timer.start_time`, its `__enter__`).
+- **The tap's own checks and signals.** Config checks after the SDK's validation
+  (`PluginBase._validate_config`), SIGINT and SIGTERM handled by stopping.py
+  (`PluginBase._setup_signal_handlers`).
+- **One line per failure.** The SDK's command line without its own config-error lines
+  (`SingerCommand.invoke`, skipped for `click.Command.invoke`), made anew as the tap's command
+  class (`Tap.get_singer_command`'s attributes), and the SDK's log lines that would read as a
+  second, wrong, failure: its per-stream sync error line (matched by its text), its line for
+  the connection test's stop after one record (`MaxRecordsLimitException`), its per-stream and
+  METRIC lines during Airbyte's `check` (matched by their loggers' names).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import Tap
-from singer_sdk.exceptions import ConfigValidationError
+import click
+from singer_sdk import Stream, Tap, metrics
+from singer_sdk.exceptions import ConfigValidationError, MaxRecordsLimitException
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.plugin_base import SingerCommand
 
 from tap_lp_audittrail.stopping import STOP
 
 if TYPE_CHECKING:
-    from singer_sdk import Stream
     from singer_sdk.singerlib import RecordMessage
+    from typing_extensions import Self
+
+#: The SDK's ERROR line when a stream's sync raises (`Stream.sync`): it names a stream that is
+#: often not the cause (the first one selected), and the tap's own line follows.
+SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
+#: The SDK's metrics logger (METRIC lines).
+SDK_METRICS_LOGGER = metrics.METRICS_LOGGER_NAME
 
 
+# ----------------------------------------------------------------------------- the tap
 class ConfigCheckedTap(Tap):
     """A tap whose own config checks run before any request, and its own signal handling.
 
@@ -52,11 +81,7 @@ class ConfigCheckedTap(Tap):
         return errors
 
 
-def tap_of(stream: Stream) -> Any:
-    """The tap a stream belongs to."""
-    return stream._tap
-
-
+# ----------------------------------------------------------------------------- streams
 def write_schema(stream: Stream) -> None:
     """Write the stream's SCHEMA message(s), one per stream map."""
     stream._write_schema_message()
@@ -93,3 +118,92 @@ def writes_records_as_they_are(stream: Stream) -> bool:
 def mark_state_unflushed(stream: Stream) -> None:
     """Let the SDK write the stream's state again once it has finalized it (end of its sync)."""
     stream.state_manager.is_flushed = False
+
+
+class SyncTimer(metrics.Timer):
+    """A stream's `sync_duration`, which the read starts: the SDK's `with` does not restart it.
+
+    One read writes every stream, inside the first stream's sync: each stream's records flow
+    from the read's start, not from when the SDK reaches that stream.
+    """
+
+    started = False
+
+    def start(self) -> None:
+        """Start timing now, unless timing already."""
+        if not self.started:
+            self.started = True
+            self.start_time = time.time()
+
+    def __enter__(self) -> Self:
+        """The SDK's `with`: starts the timer if the read has not."""
+        self.start()
+        return self
+
+
+# ----------------------------------------------------------------------------- command line
+class QuietCommand(SingerCommand):
+    """The SDK's command, its `invoke` without the SDK's config-error lines.
+
+    The SDK logs each problem of a bad config, then "Config validation failed", and exits 1:
+    the tap's command says the one line of every failure itself (cli.py).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """`SingerCommand.invoke`'s set-up, and the command, letting every error through."""
+        logging.captureWarnings(capture=True)
+        warnings.filterwarnings("once", category=DeprecationWarning)
+        sys.excepthook = self.excepthook
+        return click.Command.invoke(self, ctx)
+
+
+def command_as(
+    command: click.Command, command_class: type[QuietCommand], logger: logging.Logger
+) -> click.Command:
+    """The SDK's command line `command`, made anew as `command_class`."""
+    return command_class(
+        name=command.name,
+        callback=command.callback,
+        params=command.params,
+        help=command.help,
+        context_settings=command.context_settings,
+        logger=logger,
+    )
+
+
+class DropSyncErrorLine(logging.Filter):
+    """Drops the SDK's per-stream sync error line (shown at DEBUG): the tap's own line says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the SDK's sync error line, unless its logger is at DEBUG."""
+        return not str(record.msg).startswith(SDK_SYNC_ERROR) or logging.getLogger(
+            record.name
+        ).isEnabledFor(logging.DEBUG)
+
+
+class RecordLimitIsNoError(logging.Filter):
+    """Hides the SDK's error line for the connection test's stop after one record.
+
+    That stop is by design; the line would read as a failure.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop only that line (logged while the limit's exception is being handled)."""
+        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        causes = (exc, getattr(exc, "__cause__", None))
+        return not any(isinstance(cause, MaxRecordsLimitException) for cause in causes)
+
+
+class OnlyWarnings(logging.Filter):
+    """The SDK's per-stream lines and METRIC lines of a tap, below WARNING, are dropped.
+
+    A stream's logger is a child of its tap's (`Stream.logger`); METRIC lines have their own.
+    """
+
+    def __init__(self, tap_name: str) -> None:
+        super().__init__()
+        self.prefixes = (SDK_METRICS_LOGGER, f"{tap_name}.")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for an INFO or DEBUG line of a stream's or the metrics' logger."""
+        return record.levelno >= logging.WARNING or not record.name.startswith(self.prefixes)

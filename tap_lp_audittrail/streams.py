@@ -16,19 +16,21 @@ from tap_lp_audittrail.elements import (
 if TYPE_CHECKING:
     from singer_sdk import Tap
 
+    from tap_lp_audittrail.run import Run
+
 
 class AllChangesStream(AuditStream):
     """`audit_trail`: every change of every objectType, known or not, in one table."""
 
-    def __init__(self, tap: Tap) -> None:
-        super().__init__(tap, name=ALL_CHANGES_STREAM, element=None)
+    def __init__(self, tap: Tap, run: Run) -> None:
+        super().__init__(tap, run, name=ALL_CHANGES_STREAM, element=None)
 
 
 class ElementStream(AuditStream):
     """The changes of one audited element."""
 
-    def __init__(self, tap: Tap, element: Element) -> None:
-        super().__init__(tap, name=element.stream, element=element)
+    def __init__(self, tap: Tap, run: Run, element: Element) -> None:
+        super().__init__(tap, run, name=element.stream, element=element)
 
 
 __all__ = [

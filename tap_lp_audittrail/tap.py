@@ -1,288 +1,41 @@
-"""tap-lp-audittrail: the settings, their checks before any request, and the stream list."""
+"""tap-lp-audittrail: the tap as the SDK runs it, each of its hooks handed to its module.
+
+The settings and their checks: settings.py; the state and catalog files: inputs.py; the
+streams: streams.py; the run (its client, its capture, its one read, its end): run.py.
+"""
 
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import difflib
-import io
-import json
 from collections.abc import Mapping
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import click
-from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
-from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
-from tap_lp_audittrail import hosts
-from tap_lp_audittrail.api import AuditClient
-from tap_lp_audittrail.auth import (
-    AUTH_METHODS,
-    SECRET_SETTINGS,
-    auth_method,
-    infer_auth_method,
-)
-from tap_lp_audittrail.capture import Capture, session_hook
 from tap_lp_audittrail.cli import TapCommand, run_and_exit
-from tap_lp_audittrail.elements import STREAM_NAMES
-from tap_lp_audittrail.errors import REDACT, install_redaction, show_error_answer
-from tap_lp_audittrail.exchange import DEFAULT_MAX_ANSWER_MEGABYTES
+from tap_lp_audittrail.client import AuditStream
 from tap_lp_audittrail.inputs import (
-    catalog_errors,
+    catalog_file,
+    checked_catalog,
+    checked_state,
     note_missing_bookmarks,
-    state_errors,
-    unusable,
-    unwrap_state,
+    state_file,
 )
 from tap_lp_audittrail.output import SingerOutput
-from tap_lp_audittrail.read import configured_range, connection_test, run_read
-from tap_lp_audittrail.readings import log_report
-from tap_lp_audittrail.records import parse_utc
-from tap_lp_audittrail.sdk_shim import ConfigCheckedTap
-from tap_lp_audittrail.stopping import STOP
-from tap_lp_audittrail.streams import (
-    ALL_CHANGES_STREAM,
-    AllChangesStream,
-    ElementStream,
-    ObjectTypeIndex,
-    elements_from_config,
+from tap_lp_audittrail.run import Run
+from tap_lp_audittrail.sdk_shim import ConfigCheckedTap, command_as
+from tap_lp_audittrail.settings import (
+    CONFIG_SCHEMA,
+    config_errors,
+    config_warnings,
+    learn_secrets,
 )
+from tap_lp_audittrail.streams import AllChangesStream, ElementStream, elements_from_config
 
 if TYPE_CHECKING:
-    from jsonschema import ValidationError
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
-
-
-def _secret(name: str, description: str) -> th.Property:
-    return th.Property(name, th.StringType, secret=True, description=description)
-
-
-def _ranged(
-    name: str,
-    kind: type[th.IntegerType | th.NumberType],
-    *,
-    default: float,
-    low: int,
-    high: int,
-    description: str,
-) -> th.Property:
-    """A numeric setting with its default and range; the description states the range."""
-    return th.Property(
-        name,
-        kind(minimum=low, maximum=high),
-        default=default,
-        description=f"{description} ({range_text(low, high)})",
-    )
-
-
-def range_text(low: float, high: float) -> str:
-    """How a range is written in every description of a setting (also meltano.yml's)."""
-    return f"range {low:g} to {high:g}"
-
-
-CONFIG_SCHEMA = th.PropertiesList(
-    th.Property(
-        "account_id",
-        # `$(?!\n)`: Python's `$` also matches before a final newline; ECMA-262 reads the
-        # lookahead alike, so JSON Schema consumers (Airbyte's form) read the same rule.
-        th.StringType(pattern=r"^[A-Za-z0-9_]{1,20}$(?!\n)"),
-        required=True,
-        description="LivePerson account (site) id, e.g. 12345678: letters, digits and _, "
-        "at most 20",
-    ),
-    th.Property(
-        "auth_method",
-        th.StringType,
-        allowed_values=list(AUTH_METHODS),
-        description="oauth1, login, client_credentials or bearer; may be omitted when "
-        "the credentials given make it unambiguous",
-    ),
-    _secret("app_key", "OAuth 1.0 API key: app key (consumer key)"),
-    _secret("app_secret", "OAuth 1.0 API key: app secret (consumer secret)"),
-    _secret("access_token", "OAuth 1.0 API key: access token"),
-    _secret("access_token_secret", "OAuth 1.0 API key: access token secret"),
-    th.Property(
-        "username",
-        th.StringType,
-        description="Login Service user name (auth_method login), with `password` or "
-        "with the four API key settings",
-    ),
-    _secret("password", "Login Service password"),
-    _secret("client_id", "OAuth 2.0 client id (Sentinel client credentials)"),
-    _secret("client_secret", "OAuth 2.0 client secret"),
-    _secret("bearer_token", "A ready bearer token; it cannot be renewed by the tap"),
-    th.Property(
-        "domain",
-        th.StringType,
-        description="Host of the Account Config API (e.g. va.ac.liveperson.net); "
-        "default: asked of the Domain API",
-    ),
-    th.Property(
-        "domain_api_url",
-        th.StringType,
-        default=hosts.LIVEPERSON_DOMAIN_API,
-        description="Base URL of LivePerson's Domain API (CSDS)",
-    ),
-    th.Property(
-        "start_date",
-        th.DateTimeType,
-        description="Where the first run starts; default 13 months ago (LivePerson's retention)",
-    ),
-    th.Property(
-        "end_date",
-        th.DateTimeType,
-        description="Where reads end, exclusive; default: two days past the host's date "
-        "(00:00 UTC), so a run reads up to the newest change",
-    ),
-    th.Property(
-        "include_lpa",
-        th.BooleanType,
-        default=True,
-        description="Include changes made by LivePerson administrators (LPAs)",
-    ),
-    th.Property(
-        "include_automatic_updates",
-        th.BooleanType,
-        default=True,
-        description="Include automatic updates",
-    ),
-    th.Property(
-        "users", th.ArrayType(th.StringType), description="Only changes made by these users"
-    ),
-    th.Property("language", th.StringType, default="en-US", description="Language of the results"),
-    _ranged(
-        "page_size",
-        th.IntegerType,
-        default=500,
-        low=10,
-        high=10_000,
-        description="Records asked for per request (the server may serve fewer; the tap pages on "
-        "correctly either way)",
-    ),
-    _ranged(
-        "window_days",
-        th.IntegerType,
-        default=31,
-        low=1,
-        high=366,
-        description="Longest date window in days; windows are sized to their share of the pages "
-        "left (8 to 32 pages each), from one day up to this",
-    ),
-    _ranged(
-        "max_concurrency",
-        th.IntegerType,
-        default=4,
-        low=1,
-        high=32,
-        description="Requests in flight at most; windows are read side by side",
-    ),
-    _ranged(
-        "request_timeout",
-        th.IntegerType,
-        default=60,
-        low=1,
-        high=3_600,
-        description="Seconds one request may take, its whole answer included: an answer not in "
-        "whole by then (a server sending it byte by byte) is retried as a timeout",
-    ),
-    _ranged(
-        "max_answer_megabytes",
-        th.IntegerType,
-        default=DEFAULT_MAX_ANSWER_MEGABYTES,
-        low=1,
-        high=4_096,
-        description="Largest answer the tap reads, in megabytes of 10^6 bytes (a page of 10,000 "
-        "records of 25 kB each weighs 250 MB): a larger answer stops the run rather than fill the "
-        "memory",
-    ),
-    _ranged(
-        "max_retry_seconds",
-        th.IntegerType,
-        default=900,
-        low=0,
-        high=86_400,
-        description="Longest time one request is retried (429, 5xx, network) before the run stops",
-    ),
-    _ranged(
-        "connection_retry_seconds",
-        th.IntegerType,
-        default=120,
-        low=0,
-        high=86_400,
-        description="Longest time refused, reset or unresolvable connections are retried once "
-        "the host has answered (at most max_retry_seconds): a host that stopped answering "
-        "stops the run soon, with its last STATE",
-    ),
-    _ranged(
-        "retry_initial_wait",
-        th.NumberType,
-        default=5,
-        low=0,
-        high=600,
-        description="First wait in seconds after a 5xx; later waits follow LivePerson's 5, 10, 15 "
-        "s, 2, 4, 8 min schedule in proportion",
-    ),
-    _ranged(
-        "lookback_minutes",
-        th.IntegerType,
-        default=360,
-        low=0,
-        high=10_080,
-        description="Incremental runs re-read this many minutes before the bookmark, so that "
-        "changes LivePerson shows late are still read; ids already emitted are skipped (kept in "
-        "the state). Changes that show up later than this are read only by a full refresh",
-    ),
-    th.Property(
-        "object_types",
-        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
-        description="Overrides: stream name -> objectType strings that belong to it",
-    ),
-    th.Property(
-        "component_types",
-        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
-        description="Overrides: stream name -> componentTypes codes for server-side "
-        "filtering ([] to filter on the tap's side only)",
-    ),
-    th.Property(
-        "capture_dir",
-        th.StringType,
-        description="Folder to write a capture of the run into: every HTTP exchange, the "
-        "settings without secrets and the readings report (docs/capture.md); unset: none",
-    ),
-    th.Property(
-        "capture_pseudonymise",
-        th.BooleanType,
-        default=True,
-        description="Replace, in a capture, every string that names a person or that people "
-        "wrote with a keyed pseudonym of the same shape; false keeps them in clear (with a "
-        "warning)",
-    ),
-    th.Property(
-        "replay_windows",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("start", th.DateTimeType, required=True),
-                th.Property("end", th.DateTimeType, required=True),
-                th.Property("last", th.BooleanType),
-                th.Property("inclusive", th.BooleanType),
-                th.Property("firsts", th.ArrayType(th.IntegerType)),
-                additional_properties=True,
-            )
-        ),
-        description="Only for replaying a capture: the audit windows the captured run cut and "
-        "the page size of each of its requests (the replay's --write-tap-config sets it from "
-        "windows.jsonl); unset: the tap plans its own",
-    ),
-    th.Property(
-        "replay_host_time",
-        th.DateTimeType,
-        description="Only for replaying a capture: the host time the captured run sized its "
-        "windows from (the replay's --write-tap-config sets it); unset: the host's clock",
-    ),
-).to_dict()
 
 
 class TapLPAuditTrail(ConfigCheckedTap):
@@ -309,8 +62,8 @@ class TapLPAuditTrail(ConfigCheckedTap):
         Every message names its setting and never holds a secret: the SDK's own messages may
         quote a value, so the tap's take their place.
         """
-        REDACT.add(*(config.get(key) for key in SECRET_SETTINGS))
-        for warning in config_warnings(config):
+        learn_secrets(config)
+        for warning in config_warnings(config, self.config_jsonschema):
             self.logger.warning("%s", warning)
         errors = config_errors(config, self.config_jsonschema)
         if sdk_errors and not errors:
@@ -320,149 +73,55 @@ class TapLPAuditTrail(ConfigCheckedTap):
     @classmethod
     def get_singer_command(cls) -> click.Command:
         """The SDK's command line, each expected failure ending in one line (see cli.py)."""
-        command = super().get_singer_command()
-        return TapCommand(
-            name=command.name,
-            callback=command.callback,
-            params=command.params,
-            help=command.help,
-            context_settings=command.context_settings,
-            logger=cls.logger,
-        )
+        return command_as(super().get_singer_command(), TapCommand, cls.logger)
 
     def __init__(self, *, catalog: Any = None, **kwargs: Any) -> None:
         """Refuse a catalog this tap cannot follow before the SDK applies it (inputs.py)."""
         if isinstance(catalog, Mapping):
-            problems = catalog_errors(catalog)
-            if problems:
-                raise unusable("Catalog", problems)
+            checked_catalog(catalog)
         super().__init__(catalog=catalog, **kwargs)
 
     @classmethod
     def invoke(  # type: ignore[override]
         cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
     ) -> None:
-        """Check the state and catalog files before the SDK reads them (inputs.py).
-
-        Each problem is a line naming the file and the field, not a traceback (or, for a
-        state that is a list, a silent fresh start). A state in Meltano's wrapped form is
-        unwrapped; one without a bookmark for any stream is said to be so.
-        """
-        loaded = None if kwargs.get("about") else _json_object_file("state", state)
-        if loaded is not None:
-            value, where = loaded
-            value, inside = unwrap_state(value, cls.logger, where)
-            problems = state_errors(value, where, inside)
-            if problems:
-                raise unusable("State", problems)
-            if not value:
-                note_missing_bookmarks(value, cls.logger)
-            state = io.StringIO(json.dumps(value))
-        loaded = None if kwargs.get("about") else _json_object_file("catalog", catalog)
-        if loaded is not None:
-            value, where = loaded
-            problems = catalog_errors(value, where)
-            if problems:
-                raise unusable("Catalog", problems)
-            catalog = io.StringIO(json.dumps(value))
+        """Check the state and catalog files before the SDK reads them (inputs.py)."""
+        if not kwargs.get("about"):
+            state = state_file(state, cls.logger)
+            catalog = catalog_file(catalog)
         super().invoke(state=state, catalog=catalog, **kwargs)
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse state this tap cannot have written, before it steers a run wrong."""
-        state, inside = unwrap_state(state, self.logger)
-        problems = state_errors(state, "state", inside)
-        if problems:
-            raise unusable("State", problems)
+        state = checked_state(state, self.logger)
         super().load_state(state)
         if state:
             note_missing_bookmarks(state, self.logger)
 
     def discover_streams(self) -> list[AllChangesStream | ElementStream]:
         """`audit_trail`, then one stream per audited element, in the table's order."""
+        run = self.run
         return [
-            AllChangesStream(self),
-            *(ElementStream(self, e) for e in elements_from_config(self.config)),
+            AllChangesStream(self, run),
+            *(ElementStream(self, run, e) for e in elements_from_config(self.config)),
         ]
 
     @cached_property
-    def client(self) -> AuditClient:
-        """The run's API client, made at the first request."""
-        install_redaction()
-        client = AuditClient(self.config, ObjectTypeIndex(elements_from_config(self.config)))
-        hooks = [client.readings.observe, show_error_answer]
-        capture = self._start_capture(client)
-        if capture is not None:
-            hooks.insert(0, capture.hook)
-        client.transport.session.hooks["response"].append(session_hook(*hooks))
-        return client
-
-    def _start_capture(self, client: AuditClient) -> Capture | None:
-        """The run's capture, when `capture_dir` is set; settings.json is written at once."""
-        config = self.config
-        folder = config.get("capture_dir")
-        if not folder:
-            return None
-        pseudonymise = bool(config.get("capture_pseudonymise", True))
-        if not pseudonymise:
-            self.logger.warning(
-                "capture_pseudonymise is false: the capture in %s holds the names, login "
-                "names, user agents and values of the account's changes in clear",
-                folder,
-            )
-        capture = Capture(folder, str(config["account_id"]), pseudonymise=pseudonymise)
-        start, end = configured_range(config)
-        capture.write_settings(
-            config,
-            start=start,
-            end=end,
-            host_time=client.host_time,
-            streams=[name for name, stream in self.streams.items() if stream.selected],
-            state=self.state,
+    def run(self) -> Run:
+        """The run, made once: every stream is handed it (run.py)."""
+        return Run(
+            self.config,
+            writer=self.message_writer,
+            write_state=lambda: self.state_writer.write_state(self.state),
+            state=lambda: self.state,
+            selected=lambda: [stream for stream in self.audit_streams if stream.selected],
+            logger=self.logger,
         )
-        self.__dict__["_capture"] = capture
-        client.note_window = capture.note_window
-        self.logger.info("Capturing every HTTP exchange of this run into %s", folder)
-        return capture
 
-    def read_trail(self, *, dry_run: bool = False) -> None:
-        """The run's one read, for every selected stream; the first stream synced runs it."""
-        if self.__dict__.get("_read_done"):
-            return
-        self.__dict__["_read_done"] = True
-        STOP.check()  # a signal during start-up: no request at all
-        selected = [stream for stream in self.streams.values() if stream.selected]
-        try:
-            if dry_run:
-                connection_test(self, self.client, selected)
-            else:
-                run_read(self, self.client, selected)
-        finally:
-            self.end_of_run()
-
-    def end_of_run(self) -> None:
-        """Said once, after the read: unknown objectTypes, log out, and the readings seen."""
-        client = self.__dict__.get("client")
-        if client is None or client.closed:
-            return
-        self._warn_unknown_object_types(client)
-        client.close()
-        report = client.readings.report()
-        log_report(report)
-        capture = self.__dict__.pop("_capture", None)
-        if capture is not None:
-            capture.write_readings(report)
-            capture.close()
-
-    def _warn_unknown_object_types(self, client: AuditClient) -> None:
-        seen = client.unknown_object_types
-        if seen:
-            listing = ", ".join(f"{name!r}: {n}" for name, n in sorted(seen.items()))
-            self.logger.warning(
-                "%d record(s) have an objectType no element stream knows (%s); they are in "
-                "`audit_trail` only. Map them with the `object_types` setting.",
-                sum(seen.values()),
-                listing,
-            )
+    @property
+    def audit_streams(self) -> list[AuditStream]:
+        """The streams, in the order the SDK syncs them."""
+        return [stream for stream in self.streams.values() if isinstance(stream, AuditStream)]
 
 
 def settings_schema() -> dict[str, Any]:
@@ -470,146 +129,6 @@ def settings_schema() -> dict[str, Any]:
     schema = copy.deepcopy(CONFIG_SCHEMA)
     TapLPAuditTrail.append_builtin_config(schema)
     return schema
-
-
-def config_warnings(config: Mapping[str, Any]) -> list[str]:
-    """What is likely a mistake but does not stop the run: unknown settings, a future start."""
-    known = list(settings_schema()["properties"])
-    warnings = []
-    for key in config:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"did you mean `{close[0]}`?" if close else "see --about for the settings"
-        warnings.append(f"{key}: not a setting of this tap, ignored; {hint}")
-    start = config.get("start_date")
-    if isinstance(start, str):
-        try:
-            when = parse_utc(start)
-        except ValueError:
-            return warnings  # an error, said by config_errors
-        now = dt.datetime.now(tz=dt.timezone.utc)
-        if when > now:
-            warnings.append(
-                f"start_date: {start} is in the future (this machine's clock says "
-                f"{now.isoformat(timespec='seconds')}); a run without state reads nothing "
-                "before it"
-            )
-    return warnings
-
-
-def config_errors(config: Mapping[str, Any], schema: dict[str, Any] | None = None) -> list[str]:
-    """Every problem of the config, each naming its setting and how to fix it.
-
-    The schema's own rules (types, ranges, patterns, allowed values) first, checked as the
-    SDK checks them; then what a schema cannot say.
-    """
-    validator = DEFAULT_JSONSCHEMA_VALIDATOR(schema or settings_schema())
-    errors = [_schema_error(error) for error in validator.iter_errors(dict(config))]
-    errors += _auth_errors(config)
-    errors += _host_errors(config)
-    dates: dict[str, dt.datetime] = {}
-    for key in ("start_date", "end_date"):
-        value = config.get(key)
-        if isinstance(value, str):
-            try:
-                dates[key] = parse_utc(value)
-            except ValueError:
-                errors.append(f"{key}: {value!r} is not a date-time; use e.g. 2025-01-31T00:00:00Z")
-    if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:
-        errors.append("end_date: must be after start_date")
-    for key in ("object_types", "component_types"):
-        value = config.get(key)
-        if isinstance(value, dict):
-            errors += [
-                f"{key}: {name!r} is not a stream; streams are {', '.join(STREAM_NAMES)}"
-                for name in value
-                if name not in STREAM_NAMES or name == ALL_CHANGES_STREAM
-            ]
-    return errors
-
-
-#: Settings that name a host: how hosts.py reads each, and what a good value looks like.
-HOST_SETTINGS = (
-    ("domain", hosts.plain_host, "give the host only, e.g. va.ac.liveperson.net"),
-    (
-        "domain_api_url",
-        hosts.base_url,
-        f"give the base URL only, e.g. {hosts.LIVEPERSON_DOMAIN_API} (plain http only to this "
-        "machine)",
-    ),
-)
-
-
-def _host_errors(config: Mapping[str, Any]) -> list[str]:
-    """Each host setting read by the parser the requests are sent with (hosts.py)."""
-    errors = []
-    for key, parse, advice in HOST_SETTINGS:
-        value = config.get(key)
-        if not isinstance(value, str):
-            continue  # unset, or a wrong type the schema names
-        try:
-            parse(value)
-        except hosts.HostError as exc:
-            errors.append(f"{key}: {REDACT(repr(value))} {exc}; {advice}")
-    return errors
-
-
-def _schema_error(error: ValidationError) -> str:
-    """A JSON-schema error naming the setting, without echoing a secret's value."""
-    path = ".".join(str(p) for p in error.absolute_path) or "config"
-    setting = str(error.absolute_path[0]) if error.absolute_path else ""
-    if error.validator == "required":
-        return f"{error.message.split(' ')[0].strip(chr(39))}: is required"
-    if setting in SECRET_SETTINGS:
-        return f"{path}: wrong type or format ({error.validator} {error.validator_value!r})"
-    rule = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator in ("minimum", "maximum") and {"minimum", "maximum"} <= set(rule):
-        low, high = rule["minimum"], rule["maximum"]
-        return f"{path}: {error.instance} is out of range; use {low:g} to {high:g}"
-    if error.validator == "pattern":
-        hint = f" ({rule['description']})" if rule.get("description") else ""
-        return (
-            f"{path}: {REDACT(repr(error.instance))} does not match {error.validator_value}{hint}"
-        )
-    return f"{path}: {REDACT(error.message)}"
-
-
-def _auth_errors(config: Mapping[str, Any]) -> list[str]:
-    name = config.get("auth_method")
-    if name and name not in AUTH_METHODS:
-        return []  # the schema error names the allowed values
-    inferred = infer_auth_method(config)
-    method = auth_method(inferred) if inferred else None
-    if method is None:
-        return [
-            "auth_method: the credentials given do not tell which way to log in; set "
-            f"auth_method to one of {', '.join(AUTH_METHODS)} and give its credentials"
-        ]
-    gaps = method.missing(config)
-    if not gaps:
-        return []
-    return [
-        f"{', '.join(gaps)}: required for auth_method {method.name} "
-        f"(it needs {method.needs_text()})"
-    ]
-
-
-def _json_object_file(name: str, file: IO[str] | None) -> tuple[Any, str] | None:
-    """The JSON object `file` holds, and how messages name the file (`--state PATH`)."""
-    if file is None:
-        return None
-    text = file.read()
-    where = f"--{name} {file.name}" if isinstance(getattr(file, "name", None), str) else name
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        problem = f"{where}: not valid JSON ({exc}); fix the file or start without {name}"
-        raise ConfigValidationError(f"{name} is not usable", errors=[problem]) from None
-    if not isinstance(value, dict):
-        problem = f"{where}: expected a JSON object, got {type(value).__name__}"
-        raise ConfigValidationError(f"{name} is not usable", errors=[problem])
-    return value, where
 
 
 def main() -> NoReturn:

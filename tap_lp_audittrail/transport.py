@@ -260,7 +260,14 @@ class Transport:
         policy: RetryPolicy,
         pool_size: int = 10,
         max_answer_megabytes: float = DEFAULT_MAX_ANSWER_MEGABYTES,
+        account_id: str = "",
+        stream_tag: str = "",
     ) -> None:
+        """A transport whose requests wait at most `timeout` seconds, retried by `policy`.
+
+        `account_id`: written as `{accountId}` in the request metrics' endpoints;
+        `stream_tag`: their `stream` tag (one read serves every stream).
+        """
         self.hosts = HostPolicy()
         self.session = _Session(self.hosts)
         adapter = WatchedAdapter(pool_connections=4, pool_maxsize=pool_size)
@@ -275,10 +282,8 @@ class Transport:
         self.throttle = Throttle(self.closed)
         self._warn_lock = threading.Lock()
         self._network_warned = -math.inf
-        #: Written as `{accountId}` in the endpoints of the request metrics.
-        self.account_id = ""
-        #: The `stream` tag of the request metrics: one read serves every stream.
-        self.stream_tag = ""
+        self.account_id = account_id
+        self.stream_tag = stream_tag
         self._metrics = metrics.get_metrics_logger()
 
     def request(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:

@@ -5,7 +5,7 @@ it reads them (UTC, the requested `timezone`, or a zone of its own), nor whether
 inclusive. Windows run from one UTC midnight to the next, and the read never trusts a window's
 UTC bounds: whatever the zone, the answers of consecutive windows tile the timeline (or overlap
 by a day, with `toDate` inclusive), and the read cuts each answer where the next one begins
-(see read.py). Only the edges of the run's range need care:
+(see trail.py). Only the edges of the run's range need care:
 
 - the zone may be up to MAX_WEST behind UTC: the dates asked for may begin after the run's
   start, so the read looks one day further back when the first window shows nothing before it;

@@ -103,7 +103,7 @@ class Outcome:
 
     @property
     def retries(self) -> int:
-        client = self.tap.__dict__.get("client")
+        client = self.tap.run.made_client
         return client.transport.retries if client is not None else 0
 
 

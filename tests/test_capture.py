@@ -27,9 +27,9 @@ from tap_lp_audittrail.sandbox import DataSpec, Readings, Sandbox
 from tap_lp_audittrail.sandbox.replay import Replay, read_exchanges, read_windows, readings_of
 
 from ._reliability import SecretSpy, catalog_for, run_process, tap_command
+from .airbyte.helpers import configured_catalog, source
 from .helpers import END, run_inproc, run_tap, tap_config
 from .hostile import Answer, Seen, forward
-from .test_airbyte import configured_catalog, source
 
 START = END - dt.timedelta(days=30)
 DATA = DataSpec(seed=7, records=1500, end=END, span_days=30)

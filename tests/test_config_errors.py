@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_lp_audittrail.tap import TapLPAuditTrail, config_errors
+from tap_lp_audittrail.settings import config_errors
+from tap_lp_audittrail.tap import TapLPAuditTrail, settings_schema
 
 from ._reliability import SECRET_CREDENTIALS, note, run_process
 from .helpers import END, tap_config
@@ -122,7 +123,7 @@ def test_bad_config_is_refused_before_any_request(sandbox, case):
         TapLPAuditTrail(config=config)
     errors = refused.value.errors
     assert any(re.search(rf"^{setting}\b|\b{setting}[,:]", error) for error in errors), errors
-    assert errors == config_errors(config), "the tap and the pure check disagree"
+    assert errors == config_errors(config, settings_schema()), "the tap and the pure check disagree"
     text = "\n".join(errors)
     for name in SECRET_CREDENTIALS:
         assert str(sandbox.credentials[name]) not in text
@@ -134,7 +135,7 @@ def test_bad_config_is_refused_before_any_request(sandbox, case):
 
 def test_a_valid_config_has_no_error_and_gets_the_schemas_defaults(sandbox):
     config = tap_config(sandbox)
-    assert config_errors(config) == []
+    assert config_errors(config, settings_schema()) == []
     tap = TapLPAuditTrail(config={"account_id": "123", "bearer_token": "x"})
     assert tap.config["page_size"] == 500
     assert tap.config["lookback_minutes"] == 360

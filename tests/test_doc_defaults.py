@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tap_lp_audittrail.read import configured_range
+from tap_lp_audittrail.run import configured_range
 from tap_lp_audittrail.tap import settings_schema
 
 from .markdown import FENCE, ROOT, name, pages, text

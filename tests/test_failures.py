@@ -28,13 +28,14 @@ from singer_sdk.exceptions import (
     StreamMapConfigError,
 )
 
-from tap_lp_audittrail import airbyte
+from tap_lp_audittrail.airbyte import commands
 from tap_lp_audittrail.api import QueryRefusedError
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError, ThrottledError, UnreachableError
 from tap_lp_audittrail.exchange import AnswerTooLargeError, ExchangeTimeout
 from tap_lp_audittrail.failures import AIRBYTE_FAILURE_TYPES, Kind, classify
 from tap_lp_audittrail.hosts import ForbiddenHostError, HostRefusedError, RedirectError
 from tap_lp_audittrail.paging import PagingError
+from tap_lp_audittrail.run import Run
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule
 from tap_lp_audittrail.stopping import Interrupted
 from tap_lp_audittrail.tap import TapLPAuditTrail
@@ -233,7 +234,7 @@ def airbyte_ends(tmp_path: Path) -> tuple[int, dict]:
     catalog.write_text(json.dumps({"streams": [{"stream": entry, "sync_mode": "incremental"}]}))
     out = io.StringIO()
     with redirect_stderr(io.StringIO()):
-        code = airbyte.run(["read", "--config", str(config), "--catalog", str(catalog)], out)
+        code = commands.run(["read", "--config", str(config), "--catalog", str(catalog)], out)
     return code, json.loads(out.getvalue().splitlines()[-1])
 
 
@@ -241,12 +242,12 @@ def airbyte_ends(tmp_path: Path) -> tuple[int, dict]:
 def test_both_front_ends_end_a_failure_with_the_same_kind_line_and_exit_code(
     monkeypatch, tmp_path, root_logging, make, kind
 ):
-    """The failure is raised where the run's read begins (`read_trail`), in both."""
+    """The failure is raised where the run's read begins (`Run.read`), in both."""
 
     def fail(self, **kwargs):
         raise make()
 
-    monkeypatch.setattr(TapLPAuditTrail, "read_trail", fail)
+    monkeypatch.setattr(Run, "read", fail)
     failure = classify(make())
     singer_code, singer_line, stderr = singer_ends(tmp_path / "singer")
     airbyte_code, message = airbyte_ends(tmp_path / "airbyte")

@@ -1,8 +1,11 @@
-"""What a user installs and what a release is built from: the sandbox command without its
-extra, the version from git tags, and the release workflow's pinning and permissions."""
+"""What a user installs and what a release is built from: the distributions the tap imports
+from, the sandbox command without its extra, the version from git tags, and the release
+workflow's pinning and permissions."""
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
 import re
 import shutil
@@ -32,6 +35,52 @@ class _Blocker:
 
 sys.meta_path.insert(0, _Blocker())
 """
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The top-level modules a file imports at run time (not those for type checkers only)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+        for statement in branch.body
+        for node in ast.walk(statement)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def declared_distributions() -> set[str]:
+    """The distributions pyproject.toml's `dependencies` declare, by their normalised names."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    project = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M)
+    assert project, "pyproject.toml declares no dependencies"
+    names = (re.match(r'\s*"([A-Za-z0-9_.-]+)', line) for line in project.group(1).splitlines())
+    return {re.sub(r"[-_.]+", "-", name.group(1)).lower() for name in names if name}
+
+
+def test_every_module_the_tap_imports_comes_from_a_distribution_it_declares():
+    package = ROOT / "tap_lp_audittrail"
+    files = [path for path in package.rglob("*.py") if "sandbox" not in path.parts]
+    modules = set().union(*(imported_modules(path) for path in files))
+    declared = declared_distributions()
+    providers = importlib.metadata.packages_distributions()
+    third_party = sorted(modules - set(sys.stdlib_module_names) - {"tap_lp_audittrail"})
+    assert third_party, "no module found: the parse is broken"
+    for module in third_party:
+        names = {re.sub(r"[-_.]+", "-", n).lower() for n in providers.get(module, [])}
+        assert names & declared, f"{module} comes from {sorted(names)}, not declared in pyproject"
+    # The module `backoff` is python-backoff's: the distribution named `backoff` is another.
+    assert "backoff" in modules
+    assert "backoff" not in declared
 
 
 def sandbox_command() -> str:

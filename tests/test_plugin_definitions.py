@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tap_lp_audittrail.auth import AUTH_TABLE, settings_group_validation
+from tap_lp_audittrail.credentials import AUTH_TABLE, settings_group_validation
 from tap_lp_audittrail.sandbox import DataSpec
-from tap_lp_audittrail.tap import range_text
+from tap_lp_audittrail.settings import range_text
 
 from ._reliability import catalog_for
 from .helpers import END, run_tap_cli, tap_config

@@ -190,7 +190,7 @@ def test_the_airbyte_entry_point_ends_with_state_and_a_trace(slow_sandbox, tmp_p
     sb = slow_sandbox
     config = tap_config(sb, page_size=50, window_days=15, max_concurrency=4)
     (tmp_path / "config.json").write_text(json.dumps(config))
-    from .test_airbyte import configured_catalog
+    from .airbyte.helpers import configured_catalog
 
     streams = ["audit_trail", "users", "skills"]
     (tmp_path / "catalog.json").write_text(json.dumps(configured_catalog(streams)))

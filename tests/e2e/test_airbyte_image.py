@@ -31,12 +31,12 @@ from pathlib import Path
 
 import pytest
 
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
-from tap_lp_audittrail.tap import STREAM_NAMES
 
 from .._reliability import SecretSpy, Union, now_sandbox, run_killable
+from ..airbyte.helpers import AUDIT, SourceProcess, command_files, configured_catalog, truth_of
 from ..helpers import END, assert_in_order_with_unique_ids, assert_same_records, tap_config
-from ..test_airbyte import AUDIT, SourceProcess, _files, configured_catalog, truth_of
 from .conftest import IN_CI, REPO
 from .test_pyairbyte import as_tap_records, pyairbyte_python, pyairbyte_read
 
@@ -321,7 +321,7 @@ def test_docker_kill_mid_read_then_a_read_from_the_last_state_loses_nothing(
     for attempt, kill_after in enumerate((60, 150, 250, None)):
         resumed += bool(kept)
         where = tmp_path / f"attempt{attempt}"
-        args = _files(where, config, catalog, list(kept.values()))
+        args = command_files(where, config, catalog, list(kept.values()))
         proc = Container(image, where).run("read", *args, kill_after_lines=kill_after)
         out = proc.output()
         for stream in streams:
@@ -347,7 +347,7 @@ def test_a_refused_credential_ends_with_a_config_error_trace_and_a_failing_exit(
     with sb:
         config = {**tap_config(sb, page_size=50), "app_secret": "not-the-app-secret"}
         where = tmp_path / "read"
-        args = _files(where, config, configured_catalog([AUDIT]), None)
+        args = command_files(where, config, configured_catalog([AUDIT]), None)
         proc = Container(image, where).run("read", *args)
     out = proc.output()
     assert proc.returncode != 0
@@ -367,7 +367,7 @@ def test_no_secret_in_what_the_container_writes_at_debug(image, tmp_path):
         for command in ("check", "read"):
             where = tmp_path / command
             catalog = configured_catalog() if command == "read" else None
-            args = _files(where, config, catalog, None)
+            args = command_files(where, config, catalog, None)
             outputs.append(Container(image, where).run("--debug", command, *args))
     for proc in outputs:
         assert proc.returncode == 0, proc.stderr[-2000:]

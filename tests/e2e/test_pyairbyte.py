@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from tap_lp_audittrail.client import AUDIT_SCHEMA
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.sandbox import Sandbox
-from tap_lp_audittrail.tap import STREAM_NAMES
 
 from .._reliability import now_sandbox
 from ..helpers import assert_same_records

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_lp_audittrail.auth import SECRET_SETTINGS
+from tap_lp_audittrail.credentials import SECRET_SETTINGS
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
 from tap_lp_audittrail.sandbox.replay import CREDENTIALS, REPLAYED_SETTINGS, Replay
 from tests.helpers import END, run_tap, tap_config

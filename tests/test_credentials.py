@@ -1,7 +1,10 @@
-"""The auth table: which settings each method needs, and what reads it.
+"""credentials.py: the auth table (which settings each method needs) and the secrets table
+(every name a secret goes by), and what reads each.
 
 The config check, the inference of `auth_method`, the authenticator chosen and meltano.yml's
-`settings_group_validation` (tests/test_plugin_definitions.py) all come from AUTH_TABLE.
+`settings_group_validation` (tests/test_plugin_definitions.py) all come from AUTH_TABLE; the
+settings schema's secret marks, the redaction of secret-named fields and a capture's secret
+keys all come from SECRETS.
 """
 
 from __future__ import annotations
@@ -9,20 +12,29 @@ from __future__ import annotations
 import pytest
 
 from tap_lp_audittrail.auth import (
-    AUTH_METHODS,
-    AUTH_TABLE,
+    AUTHENTICATORS,
     BearerAuthenticator,
     ClientCredentialsAuthenticator,
-    DomainResolver,
     LoginAuthenticator,
     OAuth1Authenticator,
-    auth_method,
     build_authenticator,
+)
+from tap_lp_audittrail.capture import Sanitiser
+from tap_lp_audittrail.credentials import (
+    AUTH_METHODS,
+    AUTH_TABLE,
+    CREDENTIAL_SETTINGS,
+    SECRET_KEYS,
+    SECRET_SETTINGS,
+    SECRETS,
+    auth_method,
     infer_auth_method,
 )
-from tap_lp_audittrail.errors import AuthError
+from tap_lp_audittrail.domains import DomainResolver
+from tap_lp_audittrail.errors import REDACTED, AuthError, Redactor
 from tap_lp_audittrail.hosts import base_url
-from tap_lp_audittrail.tap import config_errors
+from tap_lp_audittrail.settings import CONFIG_SCHEMA, config_errors
+from tap_lp_audittrail.tap import settings_schema
 from tap_lp_audittrail.transport import RetryPolicy, Transport
 
 KEY = dict.fromkeys(("app_key", "app_secret", "access_token", "access_token_secret"), "k")
@@ -55,7 +67,7 @@ def test_auth_method_given_wins_over_the_credentials():
 
 def test_the_table_names_each_method_once_with_its_own_authenticator():
     assert AUTH_METHODS == ("oauth1", "login", "client_credentials", "bearer")
-    assert [m.authenticator for m in AUTH_TABLE] == [
+    assert [AUTHENTICATORS[m.name] for m in AUTH_TABLE] == [
         OAuth1Authenticator,
         LoginAuthenticator,
         ClientCredentialsAuthenticator,
@@ -106,9 +118,47 @@ def test_no_method_no_authenticator():
     ],
 )
 def test_the_config_check_names_what_the_method_still_needs(config, named):
-    errors = config_errors({"account_id": "1", **config})
+    errors = config_errors({"account_id": "1", **config}, settings_schema())
     (error,) = errors
     assert error.startswith(f"{named}: required for auth_method {config['auth_method']}")
     method = auth_method(config["auth_method"])
     assert method is not None
     assert method.needs_text() in error
+
+
+# ----------------------------------------------------------------------------- secrets
+def test_the_settings_schema_marks_exactly_the_secret_settings():
+    properties = CONFIG_SCHEMA["properties"]
+    marked = {name for name, prop in properties.items() if prop.get("secret")}
+    assert marked == set(SECRET_SETTINGS)
+    assert all(properties[name].get("writeOnly") for name in marked)
+    # Every credential of the auth table is a text setting; all but the user name are secret.
+    for name in CREDENTIAL_SETTINGS:
+        assert "string" in properties[name]["type"], name
+    assert set(CREDENTIAL_SETTINGS) - set(SECRET_SETTINGS) == {"username"}
+
+
+def test_the_settings_the_redactor_learns_are_the_secret_ones():
+    from tap_lp_audittrail.credentials import secret_values
+
+    config = {name: f"value-of-{name}" for name in (*CREDENTIAL_SETTINGS, "account_id")}
+    assert secret_values(config) == [f"value-of-{name}" for name in SECRET_SETTINGS]
+
+
+@pytest.mark.parametrize("name", [s.name for s in SECRETS if s.in_text])
+def test_a_name_marked_in_text_redacts_any_value_after_it(name):
+    """A value the run does not know (a token in an error body) after a secret's name."""
+    redact = Redactor()  # knows no value: only the name can find it
+    for text in (
+        f'{{"{name}": "Zq8-unknown-value"}}',
+        f"{name}=Zq8-unknown-value",
+        f"{name.upper()}: Zq8-unknown-value",
+        f'{{\\"{name}\\": \\"Zq8-unknown-value\\"}}',
+    ):
+        assert "Zq8-unknown-value" not in redact(text), text
+
+
+@pytest.mark.parametrize("key", sorted(SECRET_KEYS))
+def test_a_capture_writes_every_secret_keys_value_as_stars(key):
+    shown = Sanitiser("12345678", pseudonymise=False).json_value({key: "a-value", "other": "kept"})
+    assert shown == {key: REDACTED, "other": "kept"}

@@ -1,4 +1,4 @@
-"""`source-lp-audittrail`, the Airbyte source: the same engine, the same guarantees.
+"""commands.py: `source-lp-audittrail`'s commands, the same engine, the same guarantees.
 
 Every line a command writes is checked against Airbyte's own protocol models
 (airbyte-protocol-models), with no field they do not define. Reads are exact against the
@@ -9,236 +9,41 @@ and fail on a 401 or a 403 with a TRACE message naming the setting or permission
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import random
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import pydantic
 import pytest
-from airbyte_protocol.models import AirbyteMessage, AirbyteStateBlob, ConfiguredAirbyteCatalog
 
-from tap_lp_audittrail import airbyte
-from tap_lp_audittrail.auth import SECRET_SETTINGS
+from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
 from tap_lp_audittrail.streams import ELEMENTS
-from tap_lp_audittrail.tap import STREAM_NAMES, TapLPAuditTrail
+from tap_lp_audittrail.tap import TapLPAuditTrail
 
-from ._reliability import Process, SecretSpy, Union, now_sandbox, run_killable
-from .helpers import (
+from .._reliability import SecretSpy, Union, now_sandbox
+from ..helpers import (
     END,
-    WIND_DOWN,
     assert_in_order_with_unique_ids,
     assert_same_records,
     tap_config,
 )
-from .markdown import block_after
-
-AUDIT = "audit_trail"
-SOURCE = [sys.executable, "-m", "tap_lp_audittrail.airbyte"]
-STARTUP = 0.8  # seconds before a source process sends its first request
-
-
-# ----------------------------------------------------------------------------- messages
-def _no_undeclared_fields(model: pydantic.BaseModel, where: str) -> None:
-    """Every field of `model` and its parts is one the protocol declares (the models allow
-    extra fields, so a misspelt one would pass unseen)."""
-    if isinstance(model, AirbyteStateBlob):
-        return  # the stream's own state: any shape
-    extra = model.model_extra or {}
-    assert not extra, f"{where}: fields the Airbyte protocol does not declare: {sorted(extra)}"
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        items = value if isinstance(value, list) else [value]
-        for number, item in enumerate(items):
-            if isinstance(item, pydantic.BaseModel):
-                _no_undeclared_fields(item, f"{where}.{name}[{number}]")
-
-
-def parse_airbyte(line: str) -> AirbyteMessage:
-    """One stdout line as an Airbyte message, checked against the protocol's models."""
-    message = AirbyteMessage.model_validate_json(line)
-    _no_undeclared_fields(message, message.type.value)
-    payload = {
-        "RECORD": "record", "STATE": "state", "LOG": "log", "SPEC": "spec", "TRACE": "trace",
-        "CATALOG": "catalog", "CONNECTION_STATUS": "connectionStatus",
-    }[message.type.value]  # fmt: skip
-    assert getattr(message, payload) is not None, f"{message.type.value} without {payload}"
-    stamped = message.record or message.trace
-    if stamped is not None:  # milliseconds since the epoch, now
-        assert abs(stamped.emitted_at - time.time() * 1000) < 600_000, stamped.emitted_at
-    if message.state is not None:
-        assert message.state.type is not None
-        assert message.state.type.value == "STREAM"
-        assert message.state.stream is not None
-    return message
-
-
-@dataclass
-class Output:
-    """What one command wrote, every line an Airbyte message."""
-
-    messages: list[AirbyteMessage] = field(default_factory=list)
-    text: str = ""
-    stderr: str = ""
-    exit_code: int | None = 0
-    error: BaseException | None = None
-
-    def of(self, kind: str) -> list[AirbyteMessage]:
-        return [m for m in self.messages if m.type.value == kind]
-
-    def records(self, stream: str) -> list[dict]:
-        return [m.record.data for m in self.of("RECORD") if m.record.stream == stream]
-
-    @property
-    def streams_read(self) -> set[str]:
-        return {m.record.stream for m in self.of("RECORD")}
-
-    def states(self) -> list[dict]:
-        """The STATE messages as the next read takes them (a list of Airbyte states)."""
-        return [m.state.model_dump(mode="json", exclude_none=True) for m in self.of("STATE")]
-
-    def last_states(self) -> list[dict]:
-        """The last STATE of each stream: what a platform keeps."""
-        latest: dict[str, dict] = {}
-        for state in self.states():
-            latest[state["stream"]["stream_descriptor"]["name"]] = state
-        return list(latest.values())
-
-    def statuses(self, stream: str) -> list[str]:
-        return [
-            m.trace.stream_status.status.value
-            for m in self.of("TRACE")
-            if m.trace.stream_status and m.trace.stream_status.stream_descriptor.name == stream
-        ]
-
-    @property
-    def errors(self) -> list[Any]:
-        return [m.trace.error for m in self.of("TRACE") if m.trace.error is not None]
-
-    @property
-    def connection_status(self) -> Any:
-        (message,) = self.of("CONNECTION_STATUS")
-        return message.connectionStatus
-
-
-def _parse(text: str, out: Output) -> Output:
-    out.text = text
-    out.messages = [parse_airbyte(line) for line in text.splitlines() if line.strip()]
-    return out
-
-
-def _files(tmp_path: Path, config: dict | None, catalog: Any, state: Any) -> list[str]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    args: list[str] = []
-    for name, value in (("config", config), ("catalog", catalog), ("state", state)):
-        if value is not None:
-            path = tmp_path / f"{name}.json"
-            path.write_text(value if isinstance(value, str) else json.dumps(value))
-            args += [f"--{name}", str(path)]
-    return args
-
-
-def source(
-    tmp_path: Path,
-    command: str,
-    config: dict | None = None,
-    *,
-    catalog: Any = None,
-    state: Any = None,
-    debug: bool = False,
-) -> Output:
-    """Run one command in this process; stdout and stderr are both captured."""
-    argv = [*(["--debug"] if debug else []), command, *_files(tmp_path, config, catalog, state)]
-    stdout, stderr = io.StringIO(), io.StringIO()
-    before = set(threading.enumerate())
-    started = time.monotonic()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = airbyte.run(argv)
-        # After a failure, window threads still in a request wind down (a process would exit).
-        for thread in set(threading.enumerate()) - before:
-            if thread.name.startswith("window-"):
-                thread.join(timeout=max(0.0, started + WIND_DOWN - time.monotonic()))
-    return _parse(stdout.getvalue(), Output(stderr=stderr.getvalue(), exit_code=code))
-
-
-def configured_catalog(
-    streams: Any = None, mode: str = "incremental", modes: dict[str, str] | None = None
-) -> dict:
-    """The ConfiguredAirbyteCatalog a platform would send for `streams` (default: all)."""
-    tap = TapLPAuditTrail(
-        config={"account_id": "1", "auth_method": "bearer"}, validate_config=False
-    )
-    catalog = airbyte.airbyte_catalog(tap)
-    wanted = set(STREAM_NAMES if streams is None else streams)
-    configured = {
-        "streams": [
-            {
-                "stream": entry,
-                "sync_mode": (modes or {}).get(entry["name"], mode),
-                "destination_sync_mode": "append_dedup",
-                "cursor_field": ["changeDate"],
-                "primary_key": [["id"]],
-            }
-            for entry in catalog["streams"]
-            if entry["name"] in wanted
-        ]
-    }
-    ConfiguredAirbyteCatalog.model_validate(configured)
-    return configured
-
-
-def truth_of(sb: Sandbox, stream: str) -> list[dict]:
-    if stream == AUDIT:
-        return sb.ground_truth()
-    return sb.ground_truth(object_types=[sb.readings.object_types[stream]])
-
-
-# ----------------------------------------------------------------------------- spec
-def test_spec_is_the_taps_settings_with_secrets_and_auth_groups(tmp_path):
-    out = source(tmp_path, "spec")
-    assert out.exit_code == 0
-    assert out.stderr == ""
-    (message,) = out.messages
-    spec = message.spec.connectionSpecification
-    settings = TapLPAuditTrail.config_jsonschema["properties"]
-    assert list(spec["properties"]) == list(settings)  # the same names, in the same order
-    assert spec["required"] == ["account_id"]
-    secrets = {name for name, prop in spec["properties"].items() if prop.get("airbyte_secret")}
-    assert secrets == set(SECRET_SETTINGS)
-    groups = {g["id"]: g["title"] for g in spec["groups"]}
-    for method in ("oauth1", "login", "client_credentials", "bearer"):
-        assert method in groups
-    assert {p["group"] for p in spec["properties"].values()} <= set(groups)
-    assert spec["properties"]["app_secret"]["group"] == "oauth1"
-    assert spec["properties"]["password"]["group"] == "login"
-    assert spec["properties"]["bearer_token"]["group"] == "bearer"
-    for group in groups:  # orders are unique within a group, as the form requires
-        orders = [p["order"] for p in spec["properties"].values() if p["group"] == group]
-        assert len(orders) == len(set(orders))
-    for name, prop in spec["properties"].items():
-        assert isinstance(prop["type"], str), f"{name}: one type for the form"
-        assert prop.get("default") == settings[name].get("default")
-    assert message.spec.supportsIncremental is True
-
-
-@pytest.mark.parametrize("auth", ["oauth1", "login", "login_api_key", "client_credentials"])
-def test_the_spec_accepts_every_auth_methods_config(sandbox, tmp_path, auth):
-    """PyAirbyte validates a config against the spec before it runs the source."""
-    (message,) = source(tmp_path, "spec").messages
-    jsonschema.Draft7Validator(message.spec.connectionSpecification).validate(
-        tap_config(sandbox, auth=auth)
-    )
+from ..markdown import block_after
+from .helpers import (
+    AUDIT,
+    STARTUP,
+    Output,
+    command_files,
+    configured_catalog,
+    parse_output,
+    run_source_process,
+    source,
+    truth_of,
+)
 
 
 # ----------------------------------------------------------------------------- discover
@@ -493,37 +298,10 @@ def test_no_secret_in_any_output_at_debug_level(tmp_path, auth):
 
 
 # ----------------------------------------------------------------------------- processes
-class SourceProcess(Process):
-    """What one real source process wrote before it ended or was killed."""
-
-    def output(self) -> Output:
-        """Whole lines only: a line cut by the kill is what a platform would drop too."""
-        return _parse("\n".join(self.lines), Output(stderr=self.stderr, exit_code=self.returncode))
-
-
-def run_source_process(
-    tmp_path: Path,
-    args: list[str],
-    kill_after_lines: int | None = None,
-    kill_after_seconds: float | None = None,
-    command: list[str] = SOURCE,
-    timeout: float = 120,
-) -> SourceProcess:
-    """Run the real source; SIGKILL it after N stdout lines or N seconds (if it still runs)."""
-    return run_killable(
-        [*command, *args],
-        tmp_path,
-        SourceProcess(),
-        kill_after_lines=kill_after_lines,
-        kill_after_seconds=kill_after_seconds,
-        timeout=timeout,
-    )
-
-
 def test_the_console_script_speaks_only_airbyte_on_stdout(sandbox, tmp_path):
     script = Path(sys.executable).parent / "source-lp-audittrail"
     assert script.exists(), "pip install -e . installs the console script"
-    args = _files(tmp_path, tap_config(sandbox), configured_catalog([AUDIT]), [])
+    args = command_files(tmp_path, tap_config(sandbox), configured_catalog([AUDIT]), [])
     proc = run_source_process(tmp_path, ["read", *args], command=[str(script)])
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.output()  # every line parses as an Airbyte message
@@ -540,7 +318,7 @@ def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
     streams = (AUDIT, "users", "skills")
     catalog = configured_catalog(streams)
     whole = run_source_process(
-        tmp_path / "whole", ["read", *_files(tmp_path / "whole", config, catalog, [])]
+        tmp_path / "whole", ["read", *command_files(tmp_path / "whole", config, catalog, [])]
     )
     assert whole.returncode == 0, whole.stderr[-2000:]
     rng = random.Random(11)
@@ -552,7 +330,7 @@ def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
         for attempt in range(4):
             last = attempt == 3
             where = tmp_path / f"c{chains}a{attempt}"
-            args = ["read", *_files(where, config, catalog, list(kept.values()))]
+            args = ["read", *command_files(where, config, catalog, list(kept.values()))]
             # Kill somewhere in what is left to read: after N lines, or after a delay.
             by_lines = rng.random() < 0.5
             left = 1 - len(unions[AUDIT].by_id) / len(sb.ground_truth())
@@ -587,18 +365,6 @@ def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
     assert resumed >= 3, "too few reads resumed from a bookmark"
 
 
-def test_the_error_that_ends_a_command_is_its_last_word_whatever_logs_after_it():
-    """A window thread still finishing a request may log after the error: it is dropped."""
-    text = io.StringIO()
-    out = airbyte.Stdout(text)
-    out.log("INFO", "before")
-    out.error("it failed", "config_error")
-    out.log("DEBUG", "urllib3.connectionpool: a request still in flight")
-    lines = [json.loads(line) for line in text.getvalue().splitlines()]
-    assert [line["type"] for line in lines] == ["LOG", "TRACE"]
-    assert lines[-1]["trace"]["error"]["message"] == "it failed"
-
-
 def test_the_documented_resume_from_a_state_file_reads_only_the_new_changes(
     sandbox_factory, tmp_path
 ):
@@ -624,7 +390,7 @@ def test_the_documented_resume_from_a_state_file_reads_only_the_new_changes(
     sb.append(sb.make_records(25, now, now + dt.timedelta(seconds=2), seed=6))
     run(resume)
     outputs = [
-        _parse((tmp_path / name).read_text(), Output(stderr="", exit_code=0))
+        parse_output((tmp_path / name).read_text(), Output(stderr="", exit_code=0))
         for name in ("first.jsonl", "second.jsonl")
     ]
     assert len(outputs[1].records(AUDIT)) == 25

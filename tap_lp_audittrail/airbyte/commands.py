@@ -1,0 +1,188 @@
+"""`source-lp-audittrail`'s command line: `spec`, `check`, `discover` and `read`.
+
+Each command writes Airbyte messages only (messages.py) and runs the Singer tap's own engine
+with the Airbyte writer. A failure ends the command with a TRACE message of type ERROR, the
+last line it writes, from the classification the Singer command line uses (failures.py): the
+same line, its `failure_type` from the failure's kind, the same exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import IO, Any, NoReturn
+
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_lp_audittrail.airbyte.catalog import airbyte_catalog, selected_streams
+from tap_lp_audittrail.airbyte.messages import AirbyteLogHandler, AirbyteMessages, Discard, Stdout
+from tap_lp_audittrail.airbyte.spec import spec_message
+from tap_lp_audittrail.airbyte.state import starting_state
+from tap_lp_audittrail.cli import run_and_exit
+from tap_lp_audittrail.elements import STREAM_NAMES
+from tap_lp_audittrail.failures import Kind, classify, stack_trace
+from tap_lp_audittrail.jsonfiles import read_json, read_json_object
+from tap_lp_audittrail.sdk_shim import OnlyWarnings, RecordLimitIsNoError
+from tap_lp_audittrail.settings import learn_secrets
+from tap_lp_audittrail.stopping import STOP, Interrupted, StdoutClosed, end_by_sigpipe
+from tap_lp_audittrail.tap import TapLPAuditTrail
+
+
+class TapLPAuditTrailAirbyte(TapLPAuditTrail):
+    """The same tap, writing Airbyte messages."""
+
+    message_writer_class = AirbyteMessages  # type: ignore[assignment]
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """The config file, whose secrets the redactor learns before anything is logged."""
+    config, _ = read_json_object(path, "config")
+    learn_secrets(config)
+    return config
+
+
+def check(config: dict[str, Any], out: Stdout) -> None:
+    """The tap's config checks, then its connection test: one page of the Audit Trail."""
+    try:
+        tap = TapLPAuditTrailAirbyte(config=config, message_writer=Discard())
+    except ConfigValidationError as exc:
+        out.connection_status(False, classify(exc).line)
+        return
+    quiet = (RecordLimitIsNoError(), OnlyWarnings(tap.name))
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        for one in quiet:
+            handler.addFilter(one)
+    try:
+        tap.run_connection_test()
+    except Exception as exc:
+        failure = classify(exc)
+        if failure.kind is Kind.SYSTEM:
+            logging.getLogger(tap.name).exception("%s", failure.line)
+        out.connection_status(False, failure.line)
+        return
+    finally:
+        for handler in handlers:
+            for one in quiet:
+                handler.removeFilter(one)
+    names = tap.run.credential_names
+    out.connection_status(
+        True,
+        f"LivePerson accepted {names or 'the credentials'} for account {config['account_id']} "
+        "and the Audit Trail answered.",
+    )
+
+
+def discover(config: dict[str, Any], out: Stdout) -> None:
+    """The CATALOG message."""
+    tap = TapLPAuditTrailAirbyte(config=config, message_writer=Discard(), setup_mapper=False)
+    out.write({"type": "CATALOG", "catalog": airbyte_catalog(tap)})
+
+
+def read(config: dict[str, Any], modes: dict[str, str], start: dict[str, Any], out: Stdout) -> None:
+    """Read the streams of `modes` from the Singer state `start`.
+
+    RECORD, STATE, stream statuses and LOG messages.
+    """
+    writer = AirbyteMessages(out, streams=list(modes))
+    tap = TapLPAuditTrailAirbyte(config=config, state=start, message_writer=writer)
+    for name, stream in tap.streams.items():
+        stream.selected = name in modes
+    writer.known_state(tap.state)
+    writer.started()
+    try:
+        tap.sync_all()
+    except BaseException:
+        writer.finished(complete=False)
+        raise
+    writer.finished(complete=True)
+
+
+def report_error(exc: BaseException, out: Stdout) -> int:
+    """The TRACE message of an error that ends a command (failures.py); its exit code."""
+    failure = classify(exc)
+    out.error(
+        failure.line,
+        failure.failure_type,
+        type(exc).__name__,
+        stack_trace(exc) if failure.kind is Kind.SYSTEM else None,
+    )
+    return failure.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The Airbyte protocol's commands."""
+    parser = argparse.ArgumentParser(
+        prog="source-lp-audittrail",
+        description="LivePerson's Audit Trail as an Airbyte source (the tap-lp-audittrail engine).",
+    )
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("spec", help="the connection specification")
+    for name, text in (("check", "test the connection"), ("discover", "the streams")):
+        commands.add_parser(name, help=text).add_argument("--config", required=True)
+    reader = commands.add_parser("read", help="read the configured streams")
+    reader.add_argument("--config", required=True)
+    reader.add_argument("--catalog", required=True)
+    reader.add_argument("--state")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int:
+    """Run one command; every line on `stream` (default stdout) is an Airbyte message."""
+    args = build_parser().parse_args(argv)
+    out = Stdout(stream)
+    level = logging.DEBUG if args.debug else logging.INFO
+    handler = AirbyteLogHandler(out, level)
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:])
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    try:
+        if args.command == "spec":
+            out.write(spec_message())
+            return 0
+        config = load_config(args.config)
+        if args.command == "check":
+            check(config, out)
+        elif args.command == "discover":
+            discover(config, out)
+        else:
+            catalog, where = read_json(args.catalog, "catalog")
+            modes = selected_streams(catalog, STREAM_NAMES, where)
+            state, where = (
+                read_json(args.state, "state", empty_is_none=True) if args.state else (None, "")
+            )
+            read(config, modes, starting_state(state, modes, where), out)
+    except StdoutClosed:
+        return PIPE_CLOSED
+    except Exception as exc:
+        # A stop asked for explains whatever it broke on its way.
+        return report_error(Interrupted(STOP.signum) if STOP.signum is not None else exc, out)
+    finally:
+        with contextlib.suppress(StdoutClosed):
+            out.flush()
+        logging.captureWarnings(False)
+        root.handlers = saved[1]
+        root.setLevel(saved[0])
+    return 128 + STOP.signum if STOP.signum is not None else 0
+
+
+#: run()'s status when stdout's reader has gone: main() then ends by SIGPIPE, quietly.
+PIPE_CLOSED = 141
+
+
+def main() -> NoReturn:
+    """Console script `source-lp-audittrail`."""
+
+    def command() -> None:
+        code = run()
+        if code == PIPE_CLOSED:
+            end_by_sigpipe()
+        sys.exit(code)
+
+    run_and_exit(command)
