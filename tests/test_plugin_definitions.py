@@ -46,6 +46,10 @@ CAPABILITY_TESTS = {
     "stream-maps": "tests/test_cli.py::test_stream_maps_and_flattening_apply",
     "schema-flattening": "tests/test_cli.py::test_stream_maps_and_flattening_apply",
     "test": "tests/test_cli.py::test_connection_test_reads_one_page",
+    "structured-logging": (
+        "tests/e2e/test_meltano_logging.py::"
+        "test_meltano_shows_the_taps_warning_and_error_at_their_levels"
+    ),
 }
 
 #: The rules of Meltano Hub's yamllint configuration (the hub repository's .yamllint.yaml),
