@@ -101,6 +101,7 @@ class AuditClient:
             ),
             pool_size=max(10, int(config["max_concurrency"]) + 2),
             max_answer_megabytes=float(config["max_answer_megabytes"]),
+            log_request_metrics=bool(config["log_request_metrics"]),
         )
         self.transport.account_id = str(config["account_id"])
         self.transport.stream_tag = ALL_CHANGES_STREAM

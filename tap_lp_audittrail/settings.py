@@ -215,6 +215,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         "the state). Changes that show up later than this are read only by a full refresh",
     ),
     th.Property(
+        "log_request_metrics",
+        th.BooleanType,
+        default=False,
+        description="Log the SDK's METRIC line of every HTTP request (`http_request_duration`) "
+        "at INFO; off, they are logged at DEBUG only (the other metrics are always logged)",
+    ),
+    th.Property(
         "object_types",
         th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
         description="Overrides: stream name -> objectType strings that belong to it",

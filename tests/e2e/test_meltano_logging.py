@@ -3,7 +3,8 @@
 The tap declares `structured-logging`: Meltano gives it the SDK's JSON log format, parses each
 line and shows it at the tap's own level — a WARNING as `[warning]`, the ERROR a run ends with
 as `[error]` — where every line of a tap without it shows as `[info]`. Secrets stay redacted
-(the run that is refused runs at DEBUG, where the tap logs the most).
+(the run that is refused runs at DEBUG, where the tap logs the most), and a run at INFO shows
+no METRIC line per HTTP request.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def test_meltano_shows_the_taps_warning_and_error_at_their_levels(make_project, 
     assert levels == {"warning"}, warned[-20:]
     # Each line was parsed: none is the SDK's plain console line or raw JSON shown as a message.
     assert not [m for _, m in warned if m.startswith("{") or re.search(r"\| (INFO|WARNING) ", m)]
+    assert not [m for _, m in warned if "http_request_duration" in m or m.startswith("METRIC")]
 
     wrong = "wrong-app-secret-4d0c"
     refused = project.run(
