@@ -175,6 +175,14 @@ def test_the_hub_file_is_meltano_yml_plus_the_hubs_metadata(about, extractor, hu
     assert "REPLACE" not in HUB_FILE.read_text()
 
 
+def test_every_setting_of_the_hub_file_and_of_about_has_a_description(about, hub):
+    lacking = [s["name"] for s in hub["settings"] if not str(s.get("description", "")).strip()]
+    assert not lacking, f"the Hub file describes no {lacking}"
+    properties = about["settings"]["properties"]
+    lacking = [name for name, p in properties.items() if not p.get("description", "").strip()]
+    assert not lacking, f"--about describes no {lacking}"
+
+
 def test_the_logo_is_in_the_repository(hub):
     logo = ROOT / "docs" / Path(hub["logo_url"]).name
     data = logo.read_bytes()
