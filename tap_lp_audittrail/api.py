@@ -100,6 +100,7 @@ class AuditClient:
             max_answer_megabytes=float(config["max_answer_megabytes"]),
             account_id=str(config["account_id"]),
             stream_tag=ALL_CHANGES_STREAM,
+            log_request_metrics=bool(config["log_request_metrics"]),
         )
         #: The audit host `domain` names; None: asked of the Domain API.
         self.domain: hosts.Origin | None = None

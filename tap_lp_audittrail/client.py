@@ -17,6 +17,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_lp_audittrail import sdk_shim
 from tap_lp_audittrail.bookmarks import REPLICATION_KEY
+from tap_lp_audittrail.elements import stream_description
 from tap_lp_audittrail.records import AUDIT_SCHEMA
 from tap_lp_audittrail.sdk_shim import SyncTimer
 
@@ -44,7 +45,8 @@ class AuditStream(Stream):
     def __init__(self, tap: Tap, run: Run, name: str, element: Element | None) -> None:
         self.run = run
         self.element = element
-        super().__init__(tap, name=name, schema=AUDIT_SCHEMA)
+        schema = {**AUDIT_SCHEMA, "description": stream_description(element)}
+        super().__init__(tap, name=name, schema=schema)
 
     @property
     def component_types(self) -> tuple[str, ...]:

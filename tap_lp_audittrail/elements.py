@@ -78,6 +78,18 @@ ALL_CHANGES_STREAM = "audit_trail"
 STREAM_NAMES: tuple[str, ...] = (ALL_CHANGES_STREAM, *(e.stream for e in ELEMENTS))
 
 
+def stream_description(element: Element | None) -> str:
+    """What a stream holds, for its schema in the catalog: `audit_trail`'s, or an element's."""
+    if element is None:
+        return (
+            "Every change made to the account's configuration, of every objectType, known to "
+            "the tap or not: who made it, when, the old and the new value"
+        )
+    spellings = ", ".join(element.object_types)
+    one_of = "one of " if len(element.object_types) > 1 else ""
+    return f"The changes of {element.label}: the records whose objectType is {one_of}{spellings}"
+
+
 def _norm(object_type: str) -> str:
     return " ".join(object_type.split()).casefold()
 

@@ -11,6 +11,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
+from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_lp_audittrail.credentials import SECRET_WORDS
@@ -209,11 +210,16 @@ class RedactingFilter(logging.Filter):
     """Passes every log record through REDACT, message and traceback alike.
 
     The one place log lines are redacted: a line may quote what a server sent as it came
-    (`show_error_answer`), and this filter is what keeps secrets out of it.
+    (`show_error_answer`), and this filter is what keeps secrets out of it. It leaves a record
+    safe for any formatter: the console's reads the message and `exc_text`, the SDK's
+    structured one (Meltano's `structured-logging`) the metric point of a METRIC line and the
+    exception itself (its type, message, frames, cause and context).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drops it."""
+        if record.msg == _METRIC_LINE and _clean_point(record.args):
+            return True  # kept as the SDK wrote it: a structured formatter reads its point
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
@@ -225,7 +231,70 @@ class RedactingFilter(logging.Filter):
         record.msg, record.args = message, ()
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = REDACT("".join(traceback.format_exception(*record.exc_info)))
+            stand_in = _redacted_exception(record.exc_info[1], {})
+            record.exc_info = (type(stand_in), stand_in, stand_in.__traceback__)
         return True
+
+
+#: The SDK's METRIC line (`singer_sdk.metrics.log`): its one argument is the metric point.
+_METRIC_LINE = "METRIC: %s"
+
+
+def _clean_point(args: object) -> bool:
+    """Whether `args` is a metric point whose text holds nothing to redact."""
+    if not (isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], metrics.Point)):
+        return False
+    text = str(args[0])
+    return REDACT(text) == text
+
+
+#: Each exception class's stand-in class, made once.
+_STAND_INS: dict[type[BaseException], type[BaseException]] = {}
+
+
+def _stand_in_class(kind: type[BaseException]) -> type[BaseException]:
+    """A subclass of `kind` under its name and module, whose text is what it was made with.
+
+    A subclass, so that a filter that asks what the exception is still gets its answer.
+    """
+    if kind not in _STAND_INS:
+        _STAND_INS[kind] = type(
+            kind.__name__,
+            (kind,),
+            {"__module__": kind.__module__, "__str__": lambda self: str(self.args[0])},
+        )
+    return _STAND_INS[kind]
+
+
+def _redacted_exception(exc: BaseException, done: dict[int, BaseException]) -> BaseException:
+    """A stand-in for `exc` that shows what it shows, its texts redacted.
+
+    Of `exc`'s class, under its name and module; its message, traceback (frames show code,
+    not values), notes, cause and context (each a stand-in too): what a formatter that reads
+    the exception itself, not `exc_text`, writes. `done` ends a chain that loops.
+    """
+    if id(exc) in done:
+        return done[id(exc)]
+    try:
+        message = REDACT(str(exc))
+    except Exception:  # a broken __str__ must not break logging
+        message = "(its message cannot be shown)"
+    kind = _stand_in_class(type(exc))
+    try:
+        stand_in = kind.__new__(kind, message)  # no __init__: nothing of `exc` is needed
+    except Exception:  # a class whose __new__ wants other arguments
+        stand_in = _stand_in_class(Exception)(message)
+    done[id(exc)] = stand_in
+    stand_in.__traceback__ = exc.__traceback__
+    stand_in.__suppress_context__ = exc.__suppress_context__
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        stand_in.__notes__ = [REDACT(str(note)) for note in notes]  # type: ignore[attr-defined]
+    if exc.__cause__ is not None:
+        stand_in.__cause__ = _redacted_exception(exc.__cause__, done)
+    if exc.__context__ is not None:
+        stand_in.__context__ = _redacted_exception(exc.__context__, done)
+    return stand_in
 
 
 def show_error_answer(response: requests.Response, *args: Any, **kwargs: Any) -> None:

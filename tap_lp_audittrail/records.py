@@ -36,7 +36,7 @@ API_FIELDS: tuple[str, ...] = (
     "originatorIsLpa",
 )
 
-#: Every stream's schema: the API's fields and the tap's `id`.
+#: Every stream's schema: the API's fields and the tap's `id`, each with what it holds.
 AUDIT_SCHEMA = th.PropertiesList(
     th.Property(
         "id",
@@ -45,24 +45,72 @@ AUDIT_SCHEMA = th.PropertiesList(
         description="Stable key from the record's content and its occurrence among "
         "identical records of the same instant",
     ),
-    th.Property("accountId", th.StringType),
-    th.Property("objectType", th.StringType, description="The audited element"),
-    th.Property("objectName", th.StringType),
+    th.Property("accountId", th.StringType, description="The LivePerson account (site) id"),
+    th.Property(
+        "objectType",
+        th.StringType,
+        description="The audited element, as LivePerson names it (e.g. Users, Skills); it "
+        "decides the element stream a change goes to",
+    ),
+    th.Property(
+        "objectName",
+        th.StringType,
+        description="The name of the object changed (a user, a skill, a profile...)",
+    ),
     th.Property(
         "actionType",
         th.StringType,
         description="Add, Edit or Delete; null when the server no longer serves it",
     ),
     th.Property("element", th.StringType, description="The changed property, or N/A"),
-    th.Property("oldValue", th.StringType),
-    th.Property("newValue", th.StringType),
-    th.Property("changeDate", th.DateTimeType, required=True, description="When, in UTC"),
-    th.Property("originator", th.StringType),
-    th.Property("originatorLoginName", th.StringType),
-    th.Property("originatorUserId", th.StringType),
-    th.Property("originatorUserAgent", th.StringType),
-    th.Property("originatorAuthType", th.StringType),
-    th.Property("originatorIsLpa", th.BooleanType),
+    th.Property(
+        "oldValue",
+        th.StringType,
+        description="The property's value before the change, as text (a value of another "
+        "type is kept as its JSON text)",
+    ),
+    th.Property(
+        "newValue",
+        th.StringType,
+        description="The property's value after the change, as text (a value of another "
+        "type is kept as its JSON text)",
+    ),
+    th.Property(
+        "changeDate",
+        th.DateTimeType,
+        required=True,
+        description="When the change was made, in UTC (the replication key)",
+    ),
+    th.Property(
+        "originator",
+        th.StringType,
+        description="Who made the change, as LivePerson names them",
+    ),
+    th.Property(
+        "originatorLoginName",
+        th.StringType,
+        description="The login name of who made the change",
+    ),
+    th.Property(
+        "originatorUserId",
+        th.StringType,
+        description="The LivePerson user id of who made the change",
+    ),
+    th.Property(
+        "originatorUserAgent",
+        th.StringType,
+        description="The user agent (browser or client) the change was made from",
+    ),
+    th.Property(
+        "originatorAuthType",
+        th.StringType,
+        description="How who made the change was authenticated, as LivePerson names it",
+    ),
+    th.Property(
+        "originatorIsLpa",
+        th.BooleanType,
+        description="Whether a LivePerson administrator (LPA) made the change",
+    ),
 ).to_dict()
 
 #: Fields that make a record what it is. `actionType` is left out on purpose: the newest API

@@ -215,6 +215,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         "the state). Changes that show up later than this are read only by a full refresh",
     ),
     th.Property(
+        "log_request_metrics",
+        th.BooleanType,
+        default=False,
+        description="Log the SDK's METRIC line of every HTTP request (`http_request_duration`) "
+        "at INFO; off, they are logged at DEBUG only (the other metrics are always logged)",
+    ),
+    th.Property(
         "object_types",
         th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
         description="Overrides: stream name -> objectType strings that belong to it",
@@ -269,6 +276,25 @@ def learn_secrets(config: Mapping[str, Any]) -> None:
     REDACT.add(*secret_values(config))
 
 
+#: How alike an unknown key and a setting must be to suggest the setting (difflib's ratio, of
+#: the names without case, `_` or `-`): a typo or another spelling (page_sise, startDate,
+#: account-id) is, a name sharing a word with a setting (batch_config, faker_config: 0.64) is not.
+SUGGESTION_CUTOFF = 0.82
+
+
+def _folded_name(name: str) -> str:
+    return name.casefold().replace("_", "").replace("-", "")
+
+
+def close_settings(key: str, known: list[str]) -> list[str]:
+    """The settings of `known` (at most two, the closest first) that `key` may be a typo of."""
+    folded = {_folded_name(name): name for name in known}
+    close = difflib.get_close_matches(
+        _folded_name(key), list(folded), n=2, cutoff=SUGGESTION_CUTOFF
+    )
+    return [folded[name] for name in close]
+
+
 def config_warnings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """What is likely a mistake but does not stop the run: unknown settings, a future start.
 
@@ -279,8 +305,12 @@ def config_warnings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> lis
     for key in config:
         if key in known:
             continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"did you mean `{close[0]}`?" if close else "see --about for the settings"
+        close = close_settings(key, known)
+        hint = (
+            f"did you mean {' or '.join(f'`{name}`' for name in close)}?"
+            if close
+            else ("see --about for the settings")
+        )
         warnings.append(f"{key}: not a setting of this tap, ignored; {hint}")
     start = config.get("start_date")
     if isinstance(start, str):

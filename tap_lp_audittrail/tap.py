@@ -45,7 +45,8 @@ class TapLPAuditTrail(ConfigCheckedTap):
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = SingerOutput
 
-    #: What works and is tested; no BATCH, ACTIVATE_VERSION or structured logging.
+    #: What works and is tested; no BATCH or ACTIVATE_VERSION. Structured logging: Meltano then
+    #: gives the SDK a JSON log format, and shows each line at its level.
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
@@ -54,6 +55,7 @@ class TapLPAuditTrail(ConfigCheckedTap):
         PluginCapabilities.ABOUT,
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
     ]
 
     def check_config(self, config: dict[str, Any], sdk_errors: list[str]) -> list[str]:

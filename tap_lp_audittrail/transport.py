@@ -245,6 +245,27 @@ class _Session(requests.Session):
         return {**merged, "proxies": dict(merged["proxies"])}  # callers may change it
 
 
+class RequestMetrics(metrics.MetricExclusionFilter):
+    """The SDK's METRIC filter over `http_request_duration`: a line per request only if asked.
+
+    Hundreds of lines in a backfill: logged when `log_request_metrics` is true, or at DEBUG.
+    The SDK's other metrics (`record_count`, `sync_duration`: a few lines per stream) pass.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(metrics=[metrics.Metric.HTTP_REQUEST_DURATION.value])
+        #: Set from `log_request_metrics` by each Transport made.
+        self.shown = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """True for a line to log: any line but a request's, unless they are asked for."""
+        return self.shown or super().filter(record) or logger.isEnabledFor(logging.DEBUG)
+
+
+#: On the SDK's metrics logger, which every METRIC line goes through, once per process.
+REQUEST_METRICS = RequestMetrics()
+
+
 class Transport:
     """A requests session with the tap's host policy, retry policy and run-wide throttle.
 
@@ -262,11 +283,13 @@ class Transport:
         max_answer_megabytes: float = DEFAULT_MAX_ANSWER_MEGABYTES,
         account_id: str = "",
         stream_tag: str = "",
+        log_request_metrics: bool = False,
     ) -> None:
         """A transport whose requests wait at most `timeout` seconds, retried by `policy`.
 
         `account_id`: written as `{accountId}` in the request metrics' endpoints;
-        `stream_tag`: their `stream` tag (one read serves every stream).
+        `stream_tag`: their `stream` tag (one read serves every stream);
+        `log_request_metrics`: a METRIC line per request at INFO too.
         """
         self.hosts = HostPolicy()
         self.session = _Session(self.hosts)
@@ -285,6 +308,9 @@ class Transport:
         self.account_id = account_id
         self.stream_tag = stream_tag
         self._metrics = metrics.get_metrics_logger()
+        REQUEST_METRICS.shown = log_request_metrics
+        if REQUEST_METRICS not in self._metrics.filters:
+            self._metrics.addFilter(REQUEST_METRICS)
 
     def request(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         """One exchange: `url` sent once, its answer read whole. `kwargs` as requests takes them.

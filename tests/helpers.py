@@ -198,3 +198,37 @@ def assert_in_order_with_unique_ids(records: list[dict]) -> None:
     assert dates == sorted(dates), "records left out of changeDate order"
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids)), "two records share an id"
+
+
+def structured_logging_env(tmp_path: Any, level: str = "INFO") -> dict[str, str]:
+    """The environment Meltano 4.4 gives a plugin that declares `structured-logging`.
+
+    SINGER_SDK_LOG_CONFIG names a logging config of the form Meltano writes (its
+    `_get_sdk_logging`): one stderr handler with the SDK's StructuredFormatter, at the level
+    Meltano runs at. The SDK applies it when the command starts: every line is JSON.
+    """
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"singer_formatter": {"()": "singer_sdk.logging.StructuredFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "singer_formatter",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+    }
+    path = tmp_path / "singer-sdk-logging.json"
+    path.write_text(json.dumps(config))
+    return {"SINGER_SDK_LOG_CONFIG": str(path)}
+
+
+def structured_lines(stderr: str) -> list[dict]:
+    """stderr's JSON log lines, as Meltano's `singer-sdk` log parser reads them."""
+    lines = []
+    for line in stderr.splitlines():
+        if line.startswith("{") and line.endswith("}"):
+            lines.append(json.loads(line))
+    return lines

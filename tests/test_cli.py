@@ -50,6 +50,25 @@ def test_discover_offers_sixteen_incremental_streams_keyed_on_id(sandbox_factory
     assert sb.stats.requests["audit"] == 0  # discovery needs no request
 
 
+def test_discover_describes_every_stream_and_every_property(sandbox_factory, tmp_path):
+    """A catalog a person can read: each stream's schema and each of its fields says what it
+    holds; an element stream names the objectType strings it takes."""
+    sb = sandbox_factory(data=DataSpec(seed=31, records=50, end=END))
+    run = run_tap_cli(tap_config(sb), "--discover", tmp_path=tmp_path)
+    catalog = json.loads(run.stdout)
+    undescribed = [
+        f"{stream['tap_stream_id']}.{name}"
+        for stream in catalog["streams"]
+        for name, prop in stream["schema"]["properties"].items()
+        if not prop.get("description", "").strip()
+    ]
+    assert not undescribed, f"no description: {undescribed}"
+    described = {s["tap_stream_id"]: s["schema"].get("description", "") for s in catalog["streams"]}
+    assert all(text.strip() for text in described.values()), described
+    assert len(set(described.values())) == len(described), "two streams are described alike"
+    assert "Users, User" in described["users"]
+
+
 def test_connection_test_reads_one_page(sandbox_factory, tmp_path):
     sb = sandbox_factory(data=DataSpec(seed=31, records=500, end=END))
     run = run_tap_cli(tap_config(sb), "--test", tmp_path=tmp_path)

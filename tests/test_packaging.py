@@ -246,6 +246,44 @@ def test_an_editable_install_works_in_a_clone_without_tags(tmp_path, build_env):
     assert re.match(r"^\d+\.\d+\.\d+\.dev\d+\+g[0-9a-f]+$", version), version
 
 
+@pytest.mark.slow
+def test_the_wheel_names_the_projects_urls(tmp_path, build_env):
+    """The installed wheel's metadata names the project's pages (`[project.urls]`).
+
+    Homepage and Documentation: the PyPI page (which shows README.md; metadata.yaml names it
+    too). Once the Hub file names the public repository (`repo`), Repository, Issues and
+    Changelog follow from it.
+    """
+    subprocess.run(
+        [str(build_env), "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path / "wheel"), str(ROOT)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "wheel").glob("tap_lp_audittrail-*.whl")
+    site = tmp_path / "site"
+    subprocess.run(
+        [str(build_env), "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+         str(wheel)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    (dist,) = importlib.metadata.distributions(name="tap-lp-audittrail", path=[str(site)])
+    urls = dict(entry.split(", ", 1) for entry in dist.metadata.get_all("Project-URL") or [])
+    assert (
+        urls["Homepage"] == urls["Documentation"] == "https://pypi.org/project/tap-lp-audittrail/"
+    )
+    hub = yaml.safe_load(
+        (ROOT / "plugins" / "extractors" / "tap-lp-audittrail--liveperson.yml").read_text()
+    )
+    if "repo" in hub:
+        repo = hub["repo"].rstrip("/")
+        assert urls["Repository"] == repo
+        assert urls["Issues"] == f"{repo}/issues"
+        assert urls["Changelog"] == f"{repo}/blob/main/CHANGELOG.md"
+    else:
+        assert not {"Repository", "Issues", "Changelog"} & set(urls), "no public repository yet"
+    assert all(url.startswith("https://") for url in urls.values()), urls
+
+
 def test_the_release_workflow_pins_every_action_and_grants_the_least():
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
     triggers = workflow.get("on") or workflow.get(True)  # YAML 1.1 reads `on` as True

@@ -46,6 +46,10 @@ CAPABILITY_TESTS = {
     "stream-maps": "tests/test_cli.py::test_stream_maps_and_flattening_apply",
     "schema-flattening": "tests/test_cli.py::test_stream_maps_and_flattening_apply",
     "test": "tests/test_cli.py::test_connection_test_reads_one_page",
+    "structured-logging": (
+        "tests/e2e/test_meltano_logging.py::"
+        "test_meltano_shows_the_taps_warning_and_error_at_their_levels"
+    ),
 }
 
 #: The rules of Meltano Hub's yamllint configuration (the hub repository's .yamllint.yaml),
@@ -169,6 +173,14 @@ def test_the_hub_file_is_meltano_yml_plus_the_hubs_metadata(about, extractor, hu
     # No placeholder: `repo` is set to the public repository's URL when there is one.
     assert "repo" not in hub or re.match(r"^https://\S+$", hub["repo"]), hub.get("repo")
     assert "REPLACE" not in HUB_FILE.read_text()
+
+
+def test_every_setting_of_the_hub_file_and_of_about_has_a_description(about, hub):
+    lacking = [s["name"] for s in hub["settings"] if not str(s.get("description", "")).strip()]
+    assert not lacking, f"the Hub file describes no {lacking}"
+    properties = about["settings"]["properties"]
+    lacking = [name for name, p in properties.items() if not p.get("description", "").strip()]
+    assert not lacking, f"--about describes no {lacking}"
 
 
 def test_the_logo_is_in_the_repository(hub):

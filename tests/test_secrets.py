@@ -12,16 +12,18 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 import traceback
 from urllib.parse import parse_qsl, quote, quote_plus
 
 import pytest
+from singer_sdk import metrics
 
 from tap_lp_audittrail.errors import LOG_MESSAGE_LIMIT, REDACT, RedactingFilter, Redactor
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Sandbox
 
 from ._reliability import SecretSpy, catalog_for, note, run_inproc, run_process
-from .helpers import END, tap_config
+from .helpers import END, structured_lines, structured_logging_env, tap_config
 from .hostile import Answer, HostileServer, Seen, forward
 
 AUTHS = ("oauth1", "login", "login_api_key", "client_credentials", "bearer")
@@ -190,6 +192,86 @@ def test_a_log_line_is_cut_after_its_secrets_are_redacted():
     )
 
 
+def _structured(record: logging.LogRecord) -> dict:
+    """`record` through the RedactingFilter, then as the SDK's StructuredFormatter writes it."""
+    from singer_sdk.logging import StructuredFormatter
+
+    assert RedactingFilter().filter(record)
+    return json.loads(StructuredFormatter().format(record))
+
+
+class _ServerSaid(RuntimeError):
+    """An exception whose message quotes a server."""
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _logged_error(exc: BaseException) -> logging.LogRecord:
+    """An ERROR record carrying `exc`, raised so that it has a traceback."""
+    try:
+        _raise(exc)
+    except BaseException:  # whatever it is, it is logged
+        return logging.LogRecord(
+            "tap-lp-audittrail", logging.ERROR, __file__, 1, "failed: %s", (SECRET,), sys.exc_info()
+        )
+    raise AssertionError
+
+
+@pytest.mark.parametrize("link", ["__cause__", "__context__"])
+def test_a_structured_line_holds_no_secret_in_its_exception_its_chain_or_notes(link):
+    """Meltano's `structured-logging` writes the exception itself, not the redacted traceback
+    text: the filter leaves it a stand-in of the same name, whose every text is redacted."""
+    REDACT.add(SECRET)
+    error = _ServerSaid(f"the server said {SECRET}")
+    error.add_note(f"note {SECRET}")
+    setattr(error, link, OSError(f"before {quote(SECRET, safe='')}"))
+    record = _logged_error(error)
+    line = _structured(record)
+    text = json.dumps(line)
+    assert SECRET not in text
+    assert quote(SECRET, safe="") not in text
+    assert (line["level"], line["message"]) == ("error", "failed: ***")
+    exception = line["exception"]
+    assert (exception["type"], exception["module"]) == ("_ServerSaid", __name__)
+    assert exception["message"] == "the server said ***"
+    assert exception["traceback"], "the frames are kept"
+    linked = exception[link.strip("_")]
+    assert (linked["type"], linked["message"]) == ("OSError", "before ***")
+    assert record.exc_text
+    assert SECRET not in record.exc_text
+    assert "note ***" in record.exc_text
+
+
+def test_a_filter_after_the_redaction_still_knows_the_exception_by_its_class():
+    record = _logged_error(_ServerSaid(SECRET))
+    RedactingFilter().filter(record)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], _ServerSaid)
+    assert str(record.exc_info[1]) == "***"
+
+
+def test_a_metric_line_keeps_its_point_for_structured_logs():
+    """Meltano shows a METRIC line by its `metric_info`: the point is left as the SDK wrote it,
+    unless its text holds a secret."""
+    point = metrics.Point("timer", metrics.Metric.HTTP_REQUEST_DURATION, 0.25, {"endpoint": "/a"})
+    record = logging.LogRecord(
+        "singer_sdk.metrics", logging.INFO, __file__, 1, "METRIC: %s", (point,), None
+    )
+    line = _structured(record)
+    assert line["message"] == "METRIC"
+    assert line["metric_info"]["metric"] == "http_request_duration"
+    REDACT.add(SECRET)
+    leaky = metrics.Point("timer", metrics.Metric.HTTP_REQUEST_DURATION, 0.25, {"endpoint": SECRET})
+    record = logging.LogRecord(
+        "singer_sdk.metrics", logging.INFO, __file__, 1, "METRIC: %s", (leaky,), None
+    )
+    line = _structured(record)
+    assert SECRET not in json.dumps(line)
+    assert line["message"].startswith("METRIC: ")
+
+
 # ----------------------------------------------------------------------------- a server echoing
 #: Headers a server echoes back: everything the tap sent but the connection's own.
 _PLAIN_HEADERS = {"host", "content-length", "connection", "accept-encoding"}
@@ -248,17 +330,20 @@ def _echoing_server(hostile, sb: Sandbox, refuse: str) -> HostileServer:
 
 
 @pytest.mark.parametrize(
-    ("auth", "refuse"),
-    [(auth, "audit") for auth in AUTHS]
-    + [(auth, "token") for auth in ("login", "login_api_key", "client_credentials")],
+    ("auth", "refuse", "logs"),
+    [(auth, "audit", "console") for auth in AUTHS]
+    + [(auth, "token", "console") for auth in ("login", "login_api_key", "client_credentials")]
+    + [("oauth1", "audit", "structured"), ("login", "token", "structured")],
 )
 def test_a_server_echoing_every_credential_gets_none_into_logs_output_or_capture(
-    tmp_path, hostile, auth, refuse
+    tmp_path, hostile, auth, refuse, logs
 ):
     """Raw, JSON-escaped, URL-quoted or base64 (alone or as HTTP Basic): no secret leaves.
 
     The run is at DEBUG, as a CLI, with a capture; the server's echoes reach the WARNING
-    lines of retries, the final error line and the capture's exchanges.
+    lines of retries, the final error line (with its exception, at DEBUG) and the capture's
+    exchanges. `structured`: the log format Meltano gives a tap of `structured-logging`, whose
+    lines carry the exception itself.
     """
     sb = Sandbox(data=DATA, seed=43)
     spy = SecretSpy(sb)
@@ -268,11 +353,20 @@ def test_a_server_echoing_every_credential_gets_none_into_logs_output_or_capture
         config.update(domain_api_url=api.url, capture_dir=str(tmp_path / "capture"))
         if auth == "bearer":
             spy.values.add(config["bearer_token"])
-        proc = run_process(tmp_path, config, catalog=catalog_for(config), env=DEBUG)
+        env = DEBUG
+        if logs == "structured":
+            env = {**DEBUG, **structured_logging_env(tmp_path, "DEBUG")}
+        proc = run_process(tmp_path, config, catalog=catalog_for(config), env=env)
     for seen in api.seen:  # what the tap sent the server itself: bearers and signatures
         spy.see_request({f"HTTP_{k.upper()}": v for k, v in seen.headers.items()})
     assert proc.returncode != 0
-    assert "| DEBUG" in proc.stderr, "debug logging was not on"
+    if logs == "structured":
+        lines = structured_lines(proc.stderr)
+        assert any(line["level"] == "debug" for line in lines), "debug logging was not on"
+        assert lines[-1]["level"] == "error"
+        assert lines[-1]["exception"]["message"], "the exception is not in the last line"
+    else:
+        assert "| DEBUG" in proc.stderr, "debug logging was not on"
     captured = b"".join(p.read_bytes() for p in sorted((tmp_path / "capture").iterdir()))
     assert captured, "no capture written"
     for where, text in (

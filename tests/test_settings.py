@@ -7,8 +7,11 @@ tap and the real command line, against a sandbox that must see no request).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tap_lp_audittrail.errors import REDACT
 from tap_lp_audittrail.settings import (
@@ -73,6 +76,42 @@ def test_an_unknown_setting_is_warned_of_with_a_close_one_when_there_is():
         "page_sise: not a setting of this tap, ignored; did you mean `page_size`?",
         "zzz: not a setting of this tap, ignored; see --about for the settings",
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("page_sise", "page_size"),
+        ("startDate", "start_date"),
+        ("account-id", "account_id"),
+        ("lookback_minute", "lookback_minutes"),
+        ("max_concurency", "max_concurrency"),
+        ("flatening_enabled", "flattening_enabled"),
+    ],
+)
+def test_a_typo_or_another_spelling_of_a_setting_gets_it_suggested(typed, meant):
+    (warning,) = config_warnings({**GOOD, typed: 1}, settings_schema())
+    assert warning == f"{typed}: not a setting of this tap, ignored; did you mean `{meant}`?"
+
+
+@pytest.mark.parametrize(
+    "typed", ["batch_config", "batch_size", "log_level", "metrics_log_level", "secret", "token"]
+)
+def test_a_name_only_sharing_a_word_with_a_setting_gets_no_suggestion(typed):
+    (warning,) = config_warnings({**GOOD, typed: 1}, settings_schema())
+    assert warning == f"{typed}: not a setting of this tap, ignored; see --about for the settings"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-CD", min_size=1, max_size=24))
+def test_a_suggested_setting_is_always_one_the_tap_accepts(typed):
+    schema = settings_schema()
+    if typed in schema["properties"] or typed in GOOD:
+        return
+    (warning,) = config_warnings({**GOOD, typed: 1}, schema)
+    for suggested in re.findall(r"`([^`]+)`", warning):
+        assert suggested != typed
+        assert config_warnings({**GOOD, suggested: 1}, schema) == [], suggested
 
 
 def test_the_sdks_own_settings_are_known():
