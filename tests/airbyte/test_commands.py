@@ -9,16 +9,19 @@ and fail on a 401 or a 403 with a TRACE message naming the setting or permission
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import random
 import subprocess
 import sys
 from collections import Counter
+from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tap_lp_audittrail.airbyte import commands
 from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
@@ -216,8 +219,8 @@ def test_every_state_form_resumes_alike(sandbox, tmp_path, form):
 @pytest.mark.parametrize(
     ("catalog", "state", "words"),
     [
-        ({"streams": [{"stream": {"name": "widgets"}, "sync_mode": "incremental"}]}, None,
-         ["'widgets' is not a stream"]),
+        ({"streams": [{"stream": {"name": "users"}, "sync_mode": "sometimes"}]}, None,
+         ["streams[0].sync_mode", "'sometimes'"]),
         (None, [{"type": "STREAM", "stream": {"stream_descriptor": {"name": AUDIT},
                  "stream_state": {"replication_key_value": "yesterday"}}}],
          ["replication_key_value", "'yesterday'"]),
@@ -235,6 +238,123 @@ def test_an_unusable_catalog_or_state_is_a_config_error(sandbox, tmp_path, catal
     for word in words:
         assert word in error.message
     assert not out.of("RECORD")
+
+
+def test_a_stream_the_source_does_not_have_ends_incomplete_and_the_others_are_read(
+    sandbox, tmp_path
+):
+    """As airbyte-cdk's AbstractSource.read: the stream is INCOMPLETE, with a line saying why."""
+    catalog = configured_catalog([AUDIT, "users"])
+    widgets = {**catalog["streams"][0], "stream": {**catalog["streams"][0]["stream"]}}
+    widgets["stream"]["name"] = "widgets"
+    catalog["streams"].insert(1, widgets)
+    out = source(tmp_path, "read", tap_config(sandbox), catalog=catalog)
+    assert out.exit_code == 0, out.text[-2000:]
+    assert not out.errors
+    assert out.statuses("widgets") == ["INCOMPLETE"]
+    (why,) = [m.log for m in out.of("LOG") if "widgets" in m.log.message]
+    assert why.level.value == "WARN"
+    assert "catalog.json: streams[1]: 'widgets' is not a stream of this source" in why.message
+    assert "Refresh the connection's schema" in why.message
+    for stream in (AUDIT, "users"):
+        assert_same_records(out.records(stream), truth_of(sandbox, stream), what=stream)
+        assert out.statuses(stream)[-1] == "COMPLETE"
+
+
+def test_a_catalog_of_unknown_streams_alone_reads_nothing_and_ends_well(sandbox, tmp_path):
+    catalog = {"streams": [{"stream": {"name": "widgets"}, "sync_mode": "incremental"}]}
+    out = source(tmp_path, "read", tap_config(sandbox), catalog=catalog)
+    assert out.exit_code == 0, out.text[-2000:]
+    assert out.statuses("widgets") == ["INCOMPLETE"]
+    assert not out.of("RECORD")
+    assert sandbox.stats.requests["audit"] == 0
+
+
+# ----------------------------------------------------------------------------- command line
+def _debug_read(tmp_path: Path, config: dict, form: str, monkeypatch) -> Output:
+    files = command_files(tmp_path, config, configured_catalog([AUDIT]), None)
+    argv = {
+        "read --debug": ["read", "--debug", *files],
+        "--debug read": ["--debug", "read", *files],
+        "LOG_LEVEL=debug": ["read", *files],
+        "neither": ["read", *files],
+    }[form]
+    if form == "LOG_LEVEL=debug":
+        monkeypatch.setenv("LOG_LEVEL", "debug")
+    else:
+        monkeypatch.delenv("LOG_LEVEL", raising=False)
+    stdout = io.StringIO()
+    with redirect_stderr(io.StringIO()) as stderr:
+        code = commands.run(argv, stdout)
+    return parse_output(stdout.getvalue(), Output(stderr=stderr.getvalue(), exit_code=code))
+
+
+@pytest.mark.parametrize("form", ["read --debug", "--debug read", "LOG_LEVEL=debug"])
+def test_debug_is_on_in_each_form_airbytes_platform_and_cdk_use(tmp_path, monkeypatch, form):
+    sb = Sandbox(data=DataSpec(seed=37, records=100, end=END), seed=37)
+    spy = SecretSpy(sb)
+    with sb:
+        out = _debug_read(tmp_path, tap_config(sb, page_size=50), form, monkeypatch)
+    assert out.exit_code == 0, out.text[-2000:]
+    assert out.stderr == ""
+    assert any(m.log.level.value == "DEBUG" for m in out.of("LOG")), "debug was not on"
+    assert len(out.records(AUDIT)) == 100
+    assert not spy.leaks(out.text)
+
+
+def test_without_debug_no_debug_line(sandbox, tmp_path, monkeypatch):
+    out = _debug_read(tmp_path, tap_config(sandbox), "neither", monkeypatch)
+    assert out.exit_code == 0
+    assert not [m for m in out.of("LOG") if m.log.level.value == "DEBUG"]
+
+
+#: command line -> words the TRACE's message holds (`CONFIG` stands for a config file's path).
+USAGE_ERRORS = {
+    "no command": ([], ["required: command", "Usage: source-lp-audittrail"]),
+    "an unknown command": (["frobnicate"], ["invalid choice: 'frobnicate'"]),
+    "check without --config": (["check"], ["required: --config"]),
+    "read without --catalog": (["read", "--config", "CONFIG"], ["required: --catalog",
+                               "Usage: source-lp-audittrail read"]),
+    "an unknown option": (["discover", "--config", "CONFIG", "--bogus"],
+                          ["unrecognized arguments: --bogus"]),
+    "--config before the command": (
+        ["--config", "CONFIG", "check"],
+        ["invalid choice", "config.json", "{spec,check,discover,read}"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_a_command_line_that_is_not_one_ends_with_a_config_error_trace(tmp_path, case):
+    argv, words = USAGE_ERRORS[case]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"account_id": "1", "bearer_token": "t0ken-of-usage"}))
+    argv = [str(config) if arg == "CONFIG" else arg for arg in argv]
+    stdout = io.StringIO()
+    with redirect_stderr(io.StringIO()) as stderr:
+        code = commands.run(argv, stdout)
+    out = parse_output(stdout.getvalue(), Output(stderr=stderr.getvalue(), exit_code=code))
+    assert code == 2
+    assert out.stderr == ""
+    assert len(out.messages) == 1  # the TRACE alone: nothing was run
+    (error,) = out.errors
+    assert error.failure_type.value == "config_error"
+    for word in words:
+        assert word in error.message, error.message
+    assert "\n" not in error.message
+
+
+def test_the_console_script_ends_a_usage_error_with_a_trace_and_a_non_zero_exit(tmp_path):
+    script = Path(sys.executable).parent / "source-lp-audittrail"
+    proc = subprocess.run(
+        [str(script), "read", "--config", "nowhere.json"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    (line,) = proc.stdout.splitlines()
+    error = json.loads(line)["trace"]["error"]
+    assert error["failure_type"] == "config_error"
+    assert "--catalog" in error["message"]
 
 
 # ----------------------------------------------------------------------------- errors
