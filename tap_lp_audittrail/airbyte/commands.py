@@ -25,7 +25,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_lp_audittrail.airbyte.catalog import airbyte_catalog, selected_streams
 from tap_lp_audittrail.airbyte.messages import AirbyteLogHandler, AirbyteMessages, Discard, Stdout
-from tap_lp_audittrail.airbyte.spec import spec_message
+from tap_lp_audittrail.airbyte.spec import CREDENTIALS, flat_config, spec_message
 from tap_lp_audittrail.airbyte.state import starting_state
 from tap_lp_audittrail.cli import run_and_exit
 from tap_lp_audittrail.elements import STREAM_NAMES
@@ -44,10 +44,17 @@ class TapLPAuditTrailAirbyte(TapLPAuditTrail):
 
 
 def load_config(path: str) -> dict[str, Any]:
-    """The config file, whose secrets the redactor learns before anything is logged."""
-    config, _ = read_json_object(path, "config")
+    """The config file as the tap's settings, its secrets learnt by the redactor first.
+
+    The form's `credentials` are flattened into the settings (spec.py).
+    """
+    config, where = read_json_object(path, "config")
+    credentials = config.get(CREDENTIALS)
+    learn_secrets(credentials if isinstance(credentials, dict) else {})
     learn_secrets(config)
-    return config
+    flat = flat_config(config, where)
+    learn_secrets(flat)
+    return flat
 
 
 def check(config: dict[str, Any], out: Stdout) -> None:
@@ -208,12 +215,17 @@ def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int
         if args.command == "spec":
             out.write(spec_message())
             return 0
-        config = load_config(args.config)
         if args.command == "check":
-            check(config, out)
+            try:
+                config = load_config(args.config)
+            except ConfigValidationError as exc:  # a config that is not usable fails the check
+                out.connection_status(False, classify(exc).line)
+            else:
+                check(config, out)
         elif args.command == "discover":
-            discover(config, out)
+            discover(load_config(args.config), out)
         else:
+            config = load_config(args.config)
             catalog, where = read_json(args.catalog, "catalog")
             modes, unknown = selected_streams(catalog, STREAM_NAMES, where)
             state, where = (

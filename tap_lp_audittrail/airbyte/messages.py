@@ -163,6 +163,18 @@ class AirbyteLogHandler(logging.Handler):
             self.handleError(record)
 
 
+def without_nulls(value: Any) -> Any:
+    """`value` without the keys whose value is null, at any depth.
+
+    A bookmark's null says nothing the tap needs (the SDK writes `starting_replication_value`
+    null when a run starts without a start date), and Airbyte's platform refuses a state
+    holding one.
+    """
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    return value
+
+
 class AirbyteMessages(GenericSingerWriter[bytes, Message]):
     """The tap's Singer messages, written out as Airbyte messages."""
 
@@ -233,7 +245,7 @@ class AirbyteMessages(GenericSingerWriter[bytes, Message]):
             )
         elif isinstance(message, StateMessage):
             for stream, entry in (message.value.get("bookmarks") or {}).items():
-                encoded = self._encode(entry)
+                encoded = self._encode(without_nulls(entry))
                 if self._said.get(stream) == encoded:
                     continue
                 self._said[stream] = encoded

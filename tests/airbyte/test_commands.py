@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tap_lp_audittrail.airbyte import commands
+from tap_lp_audittrail.credentials import CREDENTIAL_SETTINGS
 from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
@@ -88,6 +89,89 @@ def test_check_succeeds_naming_the_credentials(sandbox, tmp_path):
     logs = [m.log.message for m in out.of("LOG")]
     assert len(logs) <= 5, logs
     assert not [line for line in logs if "METRIC" in line or "Beginning sync" in line]
+    # What it says is true: it wrote no record, and LivePerson answered for that account.
+    assert not [line for line in logs if "written" in line], logs
+    assert out.connection_status.message.startswith("LivePerson accepted the Login Service")
+    assert f"for account {sandbox.account_id} and the Audit Trail answered" in (
+        out.connection_status.message
+    )
+
+
+def _in_credentials(config: dict) -> dict:
+    """`config` as Airbyte's form writes it: the credentials in `credentials`."""
+    keys = ("auth_method", *CREDENTIAL_SETTINGS)
+    moved = {k: config[k] for k in keys if k in config}
+    return {**{k: v for k, v in config.items() if k not in keys}, "credentials": moved}
+
+
+def test_a_config_from_the_form_reads_exactly_as_the_flat_one(sandbox, tmp_path):
+    flat = tap_config(sandbox, auth="oauth1")
+    form = _in_credentials({**flat, "auth_method": "oauth1"})
+    catalog = configured_catalog([AUDIT, "users"])
+    outs = [source(tmp_path / n, "read", c, catalog=catalog) for n, c in (("f", flat), ("c", form))]
+    for out in outs:
+        assert out.exit_code == 0, out.text[-2000:]
+    for stream in (AUDIT, "users"):
+        assert outs[0].records(stream) == outs[1].records(stream)
+        assert_same_records(outs[1].records(stream), truth_of(sandbox, stream), what=stream)
+    # The same bookmarks at the end (the checkpoints between follow the threads' timing).
+    assert outs[0].last_states() == outs[1].last_states()
+    check = source(tmp_path / "check", "check", form)
+    assert check.connection_status.status.value == "SUCCEEDED"
+
+
+def test_credentials_that_disagree_with_the_flat_settings_are_refused_naming_the_field(
+    sandbox, tmp_path
+):
+    config = tap_config(sandbox, auth="oauth1")
+    given = {**_in_credentials(config), "app_secret": "other-app-secret-5d2e"}
+    checked = source(tmp_path / "check", "check", given)
+    assert checked.connection_status.status.value == "FAILED"
+    assert "credentials.app_secret differs from the flat setting `app_secret`" in (
+        checked.connection_status.message
+    )
+    read = source(tmp_path / "read", "read", given, catalog=configured_catalog([AUDIT]))
+    assert read.exit_code == 1
+    (error,) = read.errors
+    assert error.failure_type.value == "config_error"
+    assert "config.json: credentials.app_secret" in error.message
+    assert sandbox.stats.requests["audit"] == 0
+    for secret in ("other-app-secret-5d2e", sandbox.credentials.app_secret):
+        assert secret not in checked.text + read.text
+
+
+def _nulls(value: Any, path: str = "") -> list[str]:
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nulls(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nulls(v, f"{path}[{i}]")]
+    return []
+
+
+def test_no_state_message_holds_a_null(sandbox, tmp_path):
+    """Airbyte's platform refuses a null in a stream's state (`starting_replication_value`)."""
+    with_start = tap_config(sandbox)
+    without = {k: v for k, v in with_start.items() if k not in ("start_date", "end_date")}
+    catalog = configured_catalog([AUDIT, "users", "skills"])
+    first = source(tmp_path / "1", "read", without, catalog=catalog)
+    again = source(tmp_path / "2", "read", without, catalog=catalog, state=first.last_states())
+    dated = source(tmp_path / "3", "read", with_start, catalog=catalog)
+    modes = {AUDIT: "full_refresh", "users": "incremental"}
+    mixed = source(
+        tmp_path / "4",
+        "read",
+        with_start,
+        catalog=configured_catalog([AUDIT, "users"], modes=modes),
+        state=dated.last_states(),
+    )
+    for out in (first, again, dated, mixed):
+        assert out.exit_code == 0, out.text[-2000:]
+        assert out.states()
+        for message in out.of("STATE"):
+            raw = message.model_dump(mode="json")["state"]["stream"]["stream_state"]
+            assert not _nulls(raw), f"nulls at {_nulls(raw)} in {raw}"
 
 
 @pytest.mark.parametrize(
