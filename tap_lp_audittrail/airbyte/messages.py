@@ -22,6 +22,7 @@ from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMe
 
 from tap_lp_audittrail.errors import REDACT, RedactingFilter
 from tap_lp_audittrail.output import Lines
+from tap_lp_audittrail.stopping import StdoutClosed
 
 LOG_LEVELS = {
     logging.CRITICAL: "FATAL",
@@ -159,6 +160,8 @@ class AirbyteLogHandler(logging.Handler):
                 stack = REDACT("".join(traceback.format_exception(*record.exc_info)))
             level = LOG_LEVELS.get(record.levelno, "INFO" if record.levelno < 40 else "ERROR")
             self.out.log(level, REDACT(message), stack)
+        except StdoutClosed:
+            pass  # the reader has gone: the command ends by SIGPIPE, with nothing to say
         except Exception:  # a log line must never stop the read
             self.handleError(record)
 

@@ -514,6 +514,25 @@ def test_the_console_script_speaks_only_airbyte_on_stdout(sandbox, tmp_path):
     assert proc.stderr == ""
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_closed_stdout_ends_the_source_quietly_with_the_shells_status(
+    sandbox_factory, tmp_path, debug
+):
+    """`source-lp-audittrail read | head -3`: ended by SIGPIPE, as `yes | head`, and no log
+    line of a window thread, written after the reader left, complains on stderr."""
+    sb = sandbox_factory(data=DataSpec(seed=38, records=600, end=END), latency=0.02, seed=38)
+    script = Path(sys.executable).parent / "source-lp-audittrail"
+    files = command_files(tmp_path, tap_config(sb, page_size=50), configured_catalog(), None)
+    command = " ".join([str(script), *(["--debug"] if debug else []), "read", *files])
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command} | head -3 > {tmp_path / 'head.txt'}"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 141, proc.stderr[-3000:]
+    assert proc.stderr == "", proc.stderr[-3000:]
+    assert len((tmp_path / "head.txt").read_text().splitlines()) == 3
+
+
 def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):
     sb = sandbox_factory(
         data=DataSpec(seed=35, records=1200, end=END), latency=0.03, jitter=0.03, seed=35
