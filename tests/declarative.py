@@ -26,8 +26,8 @@ import yaml
 from tap_lp_audittrail.records import API_FIELDS, IdAssigner
 from tap_lp_audittrail.sandbox import Sandbox
 
+from .airbyte.helpers import parse_airbyte  # the protocol's own models check every line
 from .helpers import key
-from .test_airbyte import parse_airbyte  # the protocol's own models check every line
 
 REPO = Path(__file__).resolve().parent.parent
 FOLDER = REPO / "airbyte-manifest"
