@@ -1,35 +1,51 @@
 # The Airbyte source image of tap-lp-audittrail: `source-lp-audittrail` and its runtime, nothing
-# else. Built by scripts/airbyte-image, which makes the build context: this file and `wheels/`,
-# a wheelhouse of the package and every dependency for the base's Python. The build itself
-# needs no network.
+# else. Built by scripts/airbyte-image, which makes the build context: this file, `deps/` (a
+# wheelhouse of every dependency for the base's Python) and `tap/` (the tap's own wheel). The
+# build itself needs no network.
 #
 #   scripts/airbyte-image                         # FROM python:3.11-slim-bookworm
 #   scripts/airbyte-image --base IMAGE --tag TAG  # FROM another Debian-like Python 3.10+ image
 #
+# The layers are ordered for Docker's build cache: the dependencies are installed before the
+# tap's own code is copied, so a change to the tap rebuilds only its own small layers.
 # BASE_IMAGE needs python3 (3.10 or newer) with its venv module, and useradd.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${BASE_IMAGE} AS install
-# Marks this stage's image, which scripts/airbyte-image removes after the build.
+# The dependencies, in a virtualenv without pip (pip runs from a virtualenv of its own).
+FROM ${BASE_IMAGE} AS deps
+# Marks this stage's images, which scripts/airbyte-image removes after the build.
 LABEL io.github.tap-lp-audittrail.stage=install
-COPY wheels/ /tmp/wheels/
-# A virtualenv of the package alone, from the wheelhouse only; pip itself is left out of it.
-RUN python3 -m venv /opt/source-lp-audittrail \
-    && /opt/source-lp-audittrail/bin/python -m pip install --no-index --no-cache-dir \
-        --disable-pip-version-check --find-links /tmp/wheels tap-lp-audittrail \
-    && /opt/source-lp-audittrail/bin/python -m pip uninstall --yes --quiet pip \
-    && rm -f /opt/source-lp-audittrail/bin/activate* /opt/source-lp-audittrail/bin/Activate* /opt/source-lp-audittrail/bin/pip*
+COPY deps/ /tmp/deps/
+RUN python3 -m venv /tmp/pip \
+    && python3 -m venv --without-pip /opt/source-lp-audittrail \
+    && /tmp/pip/bin/pip --python /opt/source-lp-audittrail/bin/python install --no-index \
+        --no-cache-dir --disable-pip-version-check --find-links /tmp/deps /tmp/deps/*.whl \
+    && rm -f /opt/source-lp-audittrail/bin/activate* /opt/source-lp-audittrail/bin/Activate*
+
+# The tap, installed over them; its own files (the wheel's RECORD) are gathered in /opt/tap.
+FROM deps AS install
+COPY tap/ /tmp/tap/
+RUN /tmp/pip/bin/pip --python /opt/source-lp-audittrail/bin/python install --no-index \
+        --no-cache-dir --disable-pip-version-check --no-deps /tmp/tap/*.whl \
+    && /opt/source-lp-audittrail/bin/python -c "import importlib.metadata as m, os; \
+print('\n'.join(os.path.relpath(os.path.normpath(f.locate()), '/') \
+for f in m.distribution('tap-lp-audittrail').files))" > /tmp/tap/files \
+    && mkdir /opt/tap \
+    && tar -C / -cf - --files-from /tmp/tap/files | tar -C /opt/tap -xf -
 
 FROM ${BASE_IMAGE}
-ARG VERSION=0.0.0
 RUN useradd --uid 1000 --user-group --create-home --home-dir /airbyte --shell /usr/sbin/nologin airbyte
-COPY --from=install /opt/source-lp-audittrail /opt/source-lp-audittrail
 ENV PATH=/opt/source-lp-audittrail/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     AIRBYTE_ENTRYPOINT=source-lp-audittrail
-LABEL io.airbyte.name=source-lp-audittrail \
-      io.airbyte.version=${VERSION}
+COPY --from=deps /opt/source-lp-audittrail /opt/source-lp-audittrail
+COPY --from=install /opt/tap/ /
 USER airbyte
 WORKDIR /airbyte
 ENTRYPOINT ["source-lp-audittrail"]
+# The package's version (scripts/airbyte-image passes the wheel's); the default is the release
+# this checkout describes (CHANGELOG.md, metadata.yaml). Last, so a new version rebuilds nothing.
+ARG VERSION=0.1.0
+LABEL io.airbyte.name=source-lp-audittrail \
+      io.airbyte.version=${VERSION}

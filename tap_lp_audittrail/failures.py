@@ -4,7 +4,8 @@ The Singer command line (cli.py) and the Airbyte one (airbyte/commands.py) both 
 `classify`, so a failure reads the same in both, and Airbyte's `failure_type` follows the kind:
 
 - config: a setting, a file, a credential or a permission must change; running again as it
-  is changes nothing. Exit code 1; `config_error`.
+  is changes nothing. Exit code 1; `config_error`. A command line that is not one (an unknown
+  command or option, a missing `--config`): exit code 2, as argparse and click exit.
 - transient: the server or the network still failed after the retries; a later run goes on
   from the last STATE. Exit code 1; `transient_error`.
 - system: anything else, a bug of the tap; its line comes with the traceback. Exit code 1;
@@ -50,6 +51,12 @@ from tap_lp_audittrail.exchange import ExchangeTimeout
 from tap_lp_audittrail.hosts import HostRefusedError, RedirectError
 from tap_lp_audittrail.paging import PagingError
 from tap_lp_audittrail.stopping import Interrupted, signal_name
+
+
+class UsageError(Exception):
+    """A command line that is not one: an unknown command or option, a missing argument."""
+
+    exit_code = 2
 
 
 class Kind(enum.Enum):
@@ -159,6 +166,7 @@ def _names_a_setting(exc: BaseException) -> bool:
 RULES: tuple[tuple[Callable[[BaseException], bool], Kind, Callable[[BaseException], str]], ...] = (
     (lambda e: isinstance(e, Interrupted), Kind.INTERRUPTED, _interrupted_line),
     (lambda e: isinstance(e, ConfigValidationError), Kind.CONFIG, _config_line),
+    (lambda e: isinstance(e, UsageError), Kind.CONFIG, str),
     (lambda e: isinstance(e, REFUSALS), Kind.CONFIG, str),
     # An answer past the size limit, ties past a page: the error names the setting that gets
     # past it.
@@ -190,7 +198,7 @@ def classify(exc: BaseException) -> Failure:
         if matches(exc):
             kind, line = rule_kind, rule_line
             break
-    exit_code = exc.exit_code if isinstance(exc, Interrupted) else 1
+    exit_code = exc.exit_code if isinstance(exc, Interrupted | UsageError) else 1
     text = line(exc) or type(exc).__name__
     return Failure(kind, " ".join(REDACT(text).split()), exit_code)
 

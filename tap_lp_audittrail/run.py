@@ -313,7 +313,7 @@ def connection_test(run: Run, streams: Sequence[AuditStream]) -> None:
             written.append(stream.name)
     logger.info(
         "Connection test passed: %s reached with %s; one page read (%d changes, X-Total-Count "
-        "%s); one record written for each stream that page holds a change of (%s); the other "
+        "%s); a record made for each stream that page holds a change of (%s); the other "
         "streams had none on it (%s)",
         client.audit_url,
         client.authenticator.credential_names,

@@ -270,6 +270,48 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
 ).to_dict()
 
+#: Each setting's name in a form: Airbyte's spec shows it as the title, meltano.yml as the label.
+SETTING_TITLES = {
+    "account_id": "Account ID",
+    "auth_method": "Authentication method",
+    "app_key": "App key",
+    "app_secret": "App secret",
+    "access_token": "Access token",
+    "access_token_secret": "Access token secret",
+    "username": "Username",
+    "password": "Password",
+    "client_id": "Client ID",
+    "client_secret": "Client secret",
+    "bearer_token": "Bearer token",
+    "domain": "Account Config API host",
+    "domain_api_url": "Domain API URL",
+    "start_date": "Start date",
+    "end_date": "End date",
+    "include_lpa": "Include LPA changes",
+    "include_automatic_updates": "Include automatic updates",
+    "users": "Users",
+    "language": "Language",
+    "page_size": "Page size",
+    "window_days": "Window (days)",
+    "max_concurrency": "Max concurrency",
+    "request_timeout": "Request timeout (seconds)",
+    "max_answer_megabytes": "Max answer size (MB)",
+    "max_retry_seconds": "Max retry time (seconds)",
+    "connection_retry_seconds": "Connection retry time (seconds)",
+    "retry_initial_wait": "First retry wait (seconds)",
+    "lookback_minutes": "Look-back (minutes)",
+    "object_types": "objectType overrides",
+    "component_types": "componentTypes overrides",
+    "capture_dir": "Capture folder",
+    "capture_pseudonymise": "Pseudonymise the capture",
+    "replay_windows": "Replay windows",
+    "replay_host_time": "Replay host time",
+}
+for _name, _title in SETTING_TITLES.items():
+    CONFIG_SCHEMA["properties"][_name]["title"] = _title
+#: The tap's own settings, in order (the SDK adds its built-in ones to the schema it is given).
+OWN_SETTINGS = tuple(CONFIG_SCHEMA["properties"])
+
 
 def learn_secrets(config: Mapping[str, Any]) -> None:
     """The redactor learns the config's secret values, before anything is logged."""

@@ -32,7 +32,7 @@ from tap_lp_audittrail.airbyte import commands
 from tap_lp_audittrail.api import QueryRefusedError
 from tap_lp_audittrail.errors import AuthError, ServerAnswerError, ThrottledError, UnreachableError
 from tap_lp_audittrail.exchange import AnswerTooLargeError, ExchangeTimeout
-from tap_lp_audittrail.failures import AIRBYTE_FAILURE_TYPES, Kind, classify
+from tap_lp_audittrail.failures import AIRBYTE_FAILURE_TYPES, Kind, UsageError, classify
 from tap_lp_audittrail.hosts import ForbiddenHostError, HostRefusedError, RedirectError
 from tap_lp_audittrail.paging import PagingError
 from tap_lp_audittrail.run import Run
@@ -59,6 +59,11 @@ def _reset() -> BaseException:
 CASES: dict[str, tuple[list[Callable[[], BaseException]], Kind]] = {
     "a setting, the state or the catalog is not usable": (
         [lambda: ConfigValidationError("Config is invalid", errors=["page_size: 5 is too small"])],
+        Kind.CONFIG,
+    ),
+    "the command line is not one: an unknown command or option, a missing `--config` or "
+    "`--catalog`": (
+        [lambda: UsageError("source-lp-audittrail read: the following arguments are required")],
         Kind.CONFIG,
     ),
     "LivePerson refused the credentials (401), or they lack a permission (403)": (
@@ -151,7 +156,7 @@ def test_every_failure_has_its_kind_one_line_and_an_exit_code(make, kind):
     assert failure.kind is kind
     assert failure.line
     assert "\n" not in failure.line
-    expected_code = exc.exit_code if isinstance(exc, Interrupted) else 1
+    expected_code = exc.exit_code if isinstance(exc, Interrupted | UsageError) else 1
     assert failure.exit_code == expected_code
     assert failure.failure_type == AIRBYTE_FAILURE_TYPES[kind]
 

@@ -2,14 +2,16 @@
 
 Every stream of the tap is offered in both sync modes, incremental on its own cursor
 `changeDate`, keyed by `id`. A configured catalog (ConfiguredAirbyteCatalog) selects streams,
-each `incremental` or `full_refresh`; one naming a stream the tap does not have, or a mode it
-does not know, is one line per problem naming the file and the entry.
+each `incremental` or `full_refresh`. An entry without a stream name, or with a mode the source
+does not know, is one line per problem naming the file and the entry. A stream the source does
+not have (one it had, or will have, in another version) is set aside, as airbyte-cdk's
+`AbstractSource.read` does: the read marks it INCOMPLETE and reads the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tap_lp_audittrail.jsonfiles import unusable
 
@@ -39,18 +41,27 @@ def airbyte_catalog(tap: Tap) -> dict[str, Any]:
     return {"streams": streams}
 
 
-def selected_streams(
-    catalog: object, known: Iterable[str], where: str = "catalog"
-) -> dict[str, str]:
-    """Stream name -> sync mode, from a ConfiguredAirbyteCatalog, in the order of `known`.
+class Selection(NamedTuple):
+    """What a configured catalog asks for."""
 
-    `where` names the file in messages (`--catalog PATH`).
+    #: Stream name -> sync mode, in the source's order.
+    modes: dict[str, str]
+    #: Entries naming a stream the source does not have: (the entry's place, the name).
+    unknown: list[tuple[str, str]]
+
+
+def selected_streams(catalog: object, known: Iterable[str], where: str = "catalog") -> Selection:
+    """The streams a ConfiguredAirbyteCatalog selects, and those it names that `known` lacks.
+
+    The selected ones come in the order of `known`, each in its sync mode; `where` names the
+    file in messages (`--catalog PATH`).
     """
     names = list(known)
     entries = catalog.get("streams") if isinstance(catalog, dict) else None
     if not isinstance(entries, list):
         raise unusable("Catalog", [f"{where}: expected an object with a list of streams"])
     selected: dict[str, str] = {}
+    unknown: list[tuple[str, str]] = []
     problems = []
     for number, entry in enumerate(entries):
         stream = entry.get("stream") if isinstance(entry, dict) else None
@@ -59,10 +70,7 @@ def selected_streams(
             problems.append(f"{where}: streams[{number}]: has no stream name")
             continue
         if name not in names:
-            problems.append(
-                f"{where}: streams[{number}]: {name!r} is not a stream of this source; "
-                f"streams are {', '.join(names)}"
-            )
+            unknown.append((f"{where}: streams[{number}]", name))
             continue
         mode = entry.get("sync_mode", "incremental")
         if mode not in SYNC_MODES:
@@ -73,4 +81,4 @@ def selected_streams(
         selected[name] = mode
     if problems:
         raise unusable("Catalog", problems)
-    return {name: selected[name] for name in names if name in selected}
+    return Selection({name: selected[name] for name in names if name in selected}, unknown)

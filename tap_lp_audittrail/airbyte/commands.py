@@ -4,6 +4,11 @@ Each command writes Airbyte messages only (messages.py) and runs the Singer tap'
 with the Airbyte writer. A failure ends the command with a TRACE message of type ERROR, the
 last line it writes, from the classification the Singer command line uses (failures.py): the
 same line, its `failure_type` from the failure's kind, the same exit code.
+
+The command line is airbyte-cdk's (`AirbyteEntrypoint.parse_args`): `--debug` after the command,
+and before it too; `LOG_LEVEL=debug` in the environment turns DEBUG on as the CDK's
+`is_platform_debug_log_enabled` does. A command line that is not one ends with a TRACE of its
+own (`config_error`, exit code 2) instead of argparse's text on stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn
@@ -19,11 +25,11 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_lp_audittrail.airbyte.catalog import airbyte_catalog, selected_streams
 from tap_lp_audittrail.airbyte.messages import AirbyteLogHandler, AirbyteMessages, Discard, Stdout
-from tap_lp_audittrail.airbyte.spec import spec_message
+from tap_lp_audittrail.airbyte.spec import CREDENTIALS, flat_config, spec_message
 from tap_lp_audittrail.airbyte.state import starting_state
 from tap_lp_audittrail.cli import run_and_exit
 from tap_lp_audittrail.elements import STREAM_NAMES
-from tap_lp_audittrail.failures import Kind, classify, stack_trace
+from tap_lp_audittrail.failures import Kind, UsageError, classify, stack_trace
 from tap_lp_audittrail.jsonfiles import read_json, read_json_object
 from tap_lp_audittrail.sdk_shim import OnlyWarnings, RecordLimitIsNoError
 from tap_lp_audittrail.settings import learn_secrets
@@ -38,10 +44,17 @@ class TapLPAuditTrailAirbyte(TapLPAuditTrail):
 
 
 def load_config(path: str) -> dict[str, Any]:
-    """The config file, whose secrets the redactor learns before anything is logged."""
-    config, _ = read_json_object(path, "config")
+    """The config file as the tap's settings, its secrets learnt by the redactor first.
+
+    The form's `credentials` are flattened into the settings (spec.py).
+    """
+    config, where = read_json_object(path, "config")
+    credentials = config.get(CREDENTIALS)
+    learn_secrets(credentials if isinstance(credentials, dict) else {})
     learn_secrets(config)
-    return config
+    flat = flat_config(config, where)
+    learn_secrets(flat)
+    return flat
 
 
 def check(config: dict[str, Any], out: Stdout) -> None:
@@ -101,6 +114,23 @@ def read(config: dict[str, Any], modes: dict[str, str], start: dict[str, Any], o
     writer.finished(complete=True)
 
 
+def set_aside(unknown: Sequence[tuple[str, str]], out: Stdout) -> None:
+    """Streams the catalog names and the source does not have: INCOMPLETE, with the reason.
+
+    As airbyte-cdk's `AbstractSource.read` does: the other streams are read all the same.
+    """
+    for where, name in unknown:
+        logging.getLogger("source-lp-audittrail").warning(
+            "%s: %r is not a stream of this source (its streams are %s): it is not read and "
+            "ends INCOMPLETE; the other streams are read. Refresh the connection's schema to "
+            "drop it",
+            where,
+            name,
+            ", ".join(STREAM_NAMES),
+        )
+        out.stream_status(name, "INCOMPLETE")
+
+
 def report_error(exc: BaseException, out: Stdout) -> int:
     """The TRACE message of an error that ends a command (failures.py); its exit code."""
     failure = classify(exc)
@@ -113,29 +143,61 @@ def report_error(exc: BaseException, out: Stdout) -> int:
     return failure.exit_code
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors end the command with a TRACE (UsageError), not on stderr."""
+
+    def error(self, message: str) -> NoReturn:
+        """The error and the usage of the command that has it, as one line."""
+        usage = " ".join(self.format_usage().split())
+        raise UsageError(f"{self.prog}: {message}. {usage[0].upper()}{usage[1:]}")
+
+
+#: The commands, each with its help and options (airbyte-cdk's `AirbyteEntrypoint.parse_args`).
+COMMANDS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    # (command, help, required options, optional options)
+    ("spec", "the connection specification", (), ()),
+    ("check", "test the connection", ("--config",), ()),
+    ("discover", "the streams", ("--config",), ()),
+    ("read", "read the configured streams", ("--config", "--catalog"), ("--state",)),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The Airbyte protocol's commands."""
-    parser = argparse.ArgumentParser(
+    """The Airbyte protocol's commands; `--debug` before or after the command."""
+    parser = _Parser(
         prog="source-lp-audittrail",
         description="LivePerson's Audit Trail as an Airbyte source (the tap-lp-audittrail engine).",
     )
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("spec", help="the connection specification")
-    for name, text in (("check", "test the connection"), ("discover", "the streams")):
-        commands.add_parser(name, help=text).add_argument("--config", required=True)
-    reader = commands.add_parser("read", help="read the configured streams")
-    reader.add_argument("--config", required=True)
-    reader.add_argument("--catalog", required=True)
-    reader.add_argument("--state")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, text, required, optional in COMMANDS:
+        command = commands.add_parser(name, help=text)
+        # SUPPRESS: a `--debug` given before the command is not undone by this one's default.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
+        )
+        for option in required:
+            command.add_argument(option, required=True)
+        for option in optional:
+            command.add_argument(option)
     return parser
+
+
+def debug_wanted(args: argparse.Namespace) -> bool:
+    """`--debug`, or `LOG_LEVEL=debug` as Airbyte's platform sets it."""
+    return bool(args.debug) or os.environ.get("LOG_LEVEL", "").strip().lower() == "debug"
 
 
 def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int:
     """Run one command; every line on `stream` (default stdout) is an Airbyte message."""
-    args = build_parser().parse_args(argv)
     out = Stdout(stream)
-    level = logging.DEBUG if args.debug else logging.INFO
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        with contextlib.suppress(StdoutClosed):
+            return report_error(exc, out)
+        return PIPE_CLOSED
+    level = logging.DEBUG if debug_wanted(args) else logging.INFO
     handler = AirbyteLogHandler(out, level)
     root = logging.getLogger()
     saved = (root.level, root.handlers[:])
@@ -146,18 +208,26 @@ def run(argv: Sequence[str] | None = None, stream: IO[str] | None = None) -> int
         if args.command == "spec":
             out.write(spec_message())
             return 0
-        config = load_config(args.config)
         if args.command == "check":
-            check(config, out)
+            try:
+                config = load_config(args.config)
+            except ConfigValidationError as exc:  # a config that is not usable fails the check
+                out.connection_status(False, classify(exc).line)
+            else:
+                check(config, out)
         elif args.command == "discover":
-            discover(config, out)
+            discover(load_config(args.config), out)
         else:
+            config = load_config(args.config)
             catalog, where = read_json(args.catalog, "catalog")
-            modes = selected_streams(catalog, STREAM_NAMES, where)
+            modes, unknown = selected_streams(catalog, STREAM_NAMES, where)
             state, where = (
                 read_json(args.state, "state", empty_is_none=True) if args.state else (None, "")
             )
-            read(config, modes, starting_state(state, modes, where), out)
+            start = starting_state(state, modes, where)
+            set_aside(unknown, out)
+            if modes:
+                read(config, modes, start, out)
     except StdoutClosed:
         return PIPE_CLOSED
     except Exception as exc:

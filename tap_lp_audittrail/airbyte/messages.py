@@ -22,6 +22,7 @@ from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, StateMe
 
 from tap_lp_audittrail.errors import REDACT, RedactingFilter
 from tap_lp_audittrail.output import Lines
+from tap_lp_audittrail.stopping import StdoutClosed
 
 LOG_LEVELS = {
     logging.CRITICAL: "FATAL",
@@ -159,8 +160,22 @@ class AirbyteLogHandler(logging.Handler):
                 stack = REDACT("".join(traceback.format_exception(*record.exc_info)))
             level = LOG_LEVELS.get(record.levelno, "INFO" if record.levelno < 40 else "ERROR")
             self.out.log(level, REDACT(message), stack)
+        except StdoutClosed:
+            pass  # the reader has gone: the command ends by SIGPIPE, with nothing to say
         except Exception:  # a log line must never stop the read
             self.handleError(record)
+
+
+def without_nulls(value: Any) -> Any:
+    """`value` without the keys whose value is null, at any depth.
+
+    A bookmark's null says nothing the tap needs (the SDK writes `starting_replication_value`
+    null when a run starts without a start date), and Airbyte's platform refuses a state
+    holding one.
+    """
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    return value
 
 
 class AirbyteMessages(GenericSingerWriter[bytes, Message]):
@@ -233,7 +248,7 @@ class AirbyteMessages(GenericSingerWriter[bytes, Message]):
             )
         elif isinstance(message, StateMessage):
             for stream, entry in (message.value.get("bookmarks") or {}).items():
-                encoded = self._encode(entry)
+                encoded = self._encode(without_nulls(entry))
                 if self._said.get(stream) == encoded:
                     continue
                 self._said[stream] = encoded

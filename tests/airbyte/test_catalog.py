@@ -1,8 +1,9 @@
 """catalog.py, in process: the streams `discover` offers, and those a configured catalog selects.
 
 Every stream in both sync modes, incremental on `changeDate`, keyed by `id`; a configured
-catalog selects streams in the tap's order, each in its mode (incremental when none is said);
-every problem of one is a line naming the file and the entry, all of them at once.
+catalog selects streams in the tap's order, each in its mode (incremental when none is said),
+and sets aside the streams the source does not have; every problem of one is a line naming the
+file and the entry, all of them at once.
 """
 
 from __future__ import annotations
@@ -35,10 +36,26 @@ def test_the_streams_selected_come_in_the_taps_order_each_in_its_mode():
         ["skills", "audit_trail", "users"], modes={"users": "full_refresh"}
     )
     del catalog["streams"][0]["sync_mode"]  # none said: incremental
-    assert list(selected_streams(catalog, STREAM_NAMES).items()) == [
+    assert list(selected_streams(catalog, STREAM_NAMES).modes.items()) == [
         ("audit_trail", "incremental"),
         ("users", "full_refresh"),
         ("skills", "incremental"),
+    ]
+
+
+def test_a_stream_the_source_does_not_have_is_set_aside_with_its_place_in_the_file():
+    catalog = {
+        "streams": [
+            {"stream": {"name": "widgets"}, "sync_mode": "incremental"},
+            {"stream": {"name": "users"}, "sync_mode": "incremental"},
+            {"stream": {"name": "gadgets"}},
+        ]
+    }
+    modes, unknown = selected_streams(catalog, STREAM_NAMES, "--catalog c.json")
+    assert modes == {"users": "incremental"}
+    assert unknown == [
+        ("--catalog c.json: streams[0]", "widgets"),
+        ("--catalog c.json: streams[2]", "gadgets"),
     ]
 
 
@@ -55,8 +72,6 @@ def test_every_problem_of_a_configured_catalog_is_a_line_naming_the_file_and_the
         selected_streams(catalog, STREAM_NAMES, "--catalog c.json")
     assert str(refused.value) == "Catalog is not usable"
     assert refused.value.errors == [
-        "--catalog c.json: streams[1]: 'widgets' is not a stream of this source; streams are "
-        + ", ".join(STREAM_NAMES),
         "--catalog c.json: streams[2]: has no stream name",
         "--catalog c.json: streams[3].sync_mode: 'sometimes'; use full_refresh or incremental",
     ]

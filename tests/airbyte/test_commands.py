@@ -9,16 +9,20 @@ and fail on a 401 or a 403 with a TRACE message naming the setting or permission
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import random
 import subprocess
 import sys
 from collections import Counter
+from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tap_lp_audittrail.airbyte import commands
+from tap_lp_audittrail.credentials import CREDENTIAL_SETTINGS
 from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.records import parse_utc
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
@@ -85,6 +89,89 @@ def test_check_succeeds_naming_the_credentials(sandbox, tmp_path):
     logs = [m.log.message for m in out.of("LOG")]
     assert len(logs) <= 5, logs
     assert not [line for line in logs if "METRIC" in line or "Beginning sync" in line]
+    # What it says is true: it wrote no record, and LivePerson answered for that account.
+    assert not [line for line in logs if "written" in line], logs
+    assert out.connection_status.message.startswith("LivePerson accepted the Login Service")
+    assert f"for account {sandbox.account_id} and the Audit Trail answered" in (
+        out.connection_status.message
+    )
+
+
+def _in_credentials(config: dict) -> dict:
+    """`config` as Airbyte's form writes it: the credentials in `credentials`."""
+    keys = ("auth_method", *CREDENTIAL_SETTINGS)
+    moved = {k: config[k] for k in keys if k in config}
+    return {**{k: v for k, v in config.items() if k not in keys}, "credentials": moved}
+
+
+def test_a_config_from_the_form_reads_exactly_as_the_flat_one(sandbox, tmp_path):
+    flat = tap_config(sandbox, auth="oauth1")
+    form = _in_credentials({**flat, "auth_method": "oauth1"})
+    catalog = configured_catalog([AUDIT, "users"])
+    outs = [source(tmp_path / n, "read", c, catalog=catalog) for n, c in (("f", flat), ("c", form))]
+    for out in outs:
+        assert out.exit_code == 0, out.text[-2000:]
+    for stream in (AUDIT, "users"):
+        assert outs[0].records(stream) == outs[1].records(stream)
+        assert_same_records(outs[1].records(stream), truth_of(sandbox, stream), what=stream)
+    # The same bookmarks at the end (the checkpoints between follow the threads' timing).
+    assert outs[0].last_states() == outs[1].last_states()
+    check = source(tmp_path / "check", "check", form)
+    assert check.connection_status.status.value == "SUCCEEDED"
+
+
+def test_credentials_that_disagree_with_the_flat_settings_are_refused_naming_the_field(
+    sandbox, tmp_path
+):
+    config = tap_config(sandbox, auth="oauth1")
+    given = {**_in_credentials(config), "app_secret": "other-app-secret-5d2e"}
+    checked = source(tmp_path / "check", "check", given)
+    assert checked.connection_status.status.value == "FAILED"
+    assert "credentials.app_secret differs from the flat setting `app_secret`" in (
+        checked.connection_status.message
+    )
+    read = source(tmp_path / "read", "read", given, catalog=configured_catalog([AUDIT]))
+    assert read.exit_code == 1
+    (error,) = read.errors
+    assert error.failure_type.value == "config_error"
+    assert "config.json: credentials.app_secret" in error.message
+    assert sandbox.stats.requests["audit"] == 0
+    for secret in ("other-app-secret-5d2e", sandbox.credentials.app_secret):
+        assert secret not in checked.text + read.text
+
+
+def _nulls(value: Any, path: str = "") -> list[str]:
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nulls(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nulls(v, f"{path}[{i}]")]
+    return []
+
+
+def test_no_state_message_holds_a_null(sandbox, tmp_path):
+    """Airbyte's platform refuses a null in a stream's state (`starting_replication_value`)."""
+    with_start = tap_config(sandbox)
+    without = {k: v for k, v in with_start.items() if k not in ("start_date", "end_date")}
+    catalog = configured_catalog([AUDIT, "users", "skills"])
+    first = source(tmp_path / "1", "read", without, catalog=catalog)
+    again = source(tmp_path / "2", "read", without, catalog=catalog, state=first.last_states())
+    dated = source(tmp_path / "3", "read", with_start, catalog=catalog)
+    modes = {AUDIT: "full_refresh", "users": "incremental"}
+    mixed = source(
+        tmp_path / "4",
+        "read",
+        with_start,
+        catalog=configured_catalog([AUDIT, "users"], modes=modes),
+        state=dated.last_states(),
+    )
+    for out in (first, again, dated, mixed):
+        assert out.exit_code == 0, out.text[-2000:]
+        assert out.states()
+        for message in out.of("STATE"):
+            raw = message.model_dump(mode="json")["state"]["stream"]["stream_state"]
+            assert not _nulls(raw), f"nulls at {_nulls(raw)} in {raw}"
 
 
 @pytest.mark.parametrize(
@@ -216,8 +303,8 @@ def test_every_state_form_resumes_alike(sandbox, tmp_path, form):
 @pytest.mark.parametrize(
     ("catalog", "state", "words"),
     [
-        ({"streams": [{"stream": {"name": "widgets"}, "sync_mode": "incremental"}]}, None,
-         ["'widgets' is not a stream"]),
+        ({"streams": [{"stream": {"name": "users"}, "sync_mode": "sometimes"}]}, None,
+         ["streams[0].sync_mode", "'sometimes'"]),
         (None, [{"type": "STREAM", "stream": {"stream_descriptor": {"name": AUDIT},
                  "stream_state": {"replication_key_value": "yesterday"}}}],
          ["replication_key_value", "'yesterday'"]),
@@ -235,6 +322,123 @@ def test_an_unusable_catalog_or_state_is_a_config_error(sandbox, tmp_path, catal
     for word in words:
         assert word in error.message
     assert not out.of("RECORD")
+
+
+def test_a_stream_the_source_does_not_have_ends_incomplete_and_the_others_are_read(
+    sandbox, tmp_path
+):
+    """As airbyte-cdk's AbstractSource.read: the stream is INCOMPLETE, with a line saying why."""
+    catalog = configured_catalog([AUDIT, "users"])
+    widgets = {**catalog["streams"][0], "stream": {**catalog["streams"][0]["stream"]}}
+    widgets["stream"]["name"] = "widgets"
+    catalog["streams"].insert(1, widgets)
+    out = source(tmp_path, "read", tap_config(sandbox), catalog=catalog)
+    assert out.exit_code == 0, out.text[-2000:]
+    assert not out.errors
+    assert out.statuses("widgets") == ["INCOMPLETE"]
+    (why,) = [m.log for m in out.of("LOG") if "widgets" in m.log.message]
+    assert why.level.value == "WARN"
+    assert "catalog.json: streams[1]: 'widgets' is not a stream of this source" in why.message
+    assert "Refresh the connection's schema" in why.message
+    for stream in (AUDIT, "users"):
+        assert_same_records(out.records(stream), truth_of(sandbox, stream), what=stream)
+        assert out.statuses(stream)[-1] == "COMPLETE"
+
+
+def test_a_catalog_of_unknown_streams_alone_reads_nothing_and_ends_well(sandbox, tmp_path):
+    catalog = {"streams": [{"stream": {"name": "widgets"}, "sync_mode": "incremental"}]}
+    out = source(tmp_path, "read", tap_config(sandbox), catalog=catalog)
+    assert out.exit_code == 0, out.text[-2000:]
+    assert out.statuses("widgets") == ["INCOMPLETE"]
+    assert not out.of("RECORD")
+    assert sandbox.stats.requests["audit"] == 0
+
+
+# ----------------------------------------------------------------------------- command line
+def _debug_read(tmp_path: Path, config: dict, form: str, monkeypatch) -> Output:
+    files = command_files(tmp_path, config, configured_catalog([AUDIT]), None)
+    argv = {
+        "read --debug": ["read", "--debug", *files],
+        "--debug read": ["--debug", "read", *files],
+        "LOG_LEVEL=debug": ["read", *files],
+        "neither": ["read", *files],
+    }[form]
+    if form == "LOG_LEVEL=debug":
+        monkeypatch.setenv("LOG_LEVEL", "debug")
+    else:
+        monkeypatch.delenv("LOG_LEVEL", raising=False)
+    stdout = io.StringIO()
+    with redirect_stderr(io.StringIO()) as stderr:
+        code = commands.run(argv, stdout)
+    return parse_output(stdout.getvalue(), Output(stderr=stderr.getvalue(), exit_code=code))
+
+
+@pytest.mark.parametrize("form", ["read --debug", "--debug read", "LOG_LEVEL=debug"])
+def test_debug_is_on_in_each_form_airbytes_platform_and_cdk_use(tmp_path, monkeypatch, form):
+    sb = Sandbox(data=DataSpec(seed=37, records=100, end=END), seed=37)
+    spy = SecretSpy(sb)
+    with sb:
+        out = _debug_read(tmp_path, tap_config(sb, page_size=50), form, monkeypatch)
+    assert out.exit_code == 0, out.text[-2000:]
+    assert out.stderr == ""
+    assert any(m.log.level.value == "DEBUG" for m in out.of("LOG")), "debug was not on"
+    assert len(out.records(AUDIT)) == 100
+    assert not spy.leaks(out.text)
+
+
+def test_without_debug_no_debug_line(sandbox, tmp_path, monkeypatch):
+    out = _debug_read(tmp_path, tap_config(sandbox), "neither", monkeypatch)
+    assert out.exit_code == 0
+    assert not [m for m in out.of("LOG") if m.log.level.value == "DEBUG"]
+
+
+#: command line -> words the TRACE's message holds (`CONFIG` stands for a config file's path).
+USAGE_ERRORS = {
+    "no command": ([], ["required: command", "Usage: source-lp-audittrail"]),
+    "an unknown command": (["frobnicate"], ["invalid choice: 'frobnicate'"]),
+    "check without --config": (["check"], ["required: --config"]),
+    "read without --catalog": (["read", "--config", "CONFIG"], ["required: --catalog",
+                               "Usage: source-lp-audittrail read"]),
+    "an unknown option": (["discover", "--config", "CONFIG", "--bogus"],
+                          ["unrecognized arguments: --bogus"]),
+    "--config before the command": (
+        ["--config", "CONFIG", "check"],
+        ["invalid choice", "config.json", "{spec,check,discover,read}"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_a_command_line_that_is_not_one_ends_with_a_config_error_trace(tmp_path, case):
+    argv, words = USAGE_ERRORS[case]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"account_id": "1", "bearer_token": "t0ken-of-usage"}))
+    argv = [str(config) if arg == "CONFIG" else arg for arg in argv]
+    stdout = io.StringIO()
+    with redirect_stderr(io.StringIO()) as stderr:
+        code = commands.run(argv, stdout)
+    out = parse_output(stdout.getvalue(), Output(stderr=stderr.getvalue(), exit_code=code))
+    assert code == 2
+    assert out.stderr == ""
+    assert len(out.messages) == 1  # the TRACE alone: nothing was run
+    (error,) = out.errors
+    assert error.failure_type.value == "config_error"
+    for word in words:
+        assert word in error.message, error.message
+    assert "\n" not in error.message
+
+
+def test_the_console_script_ends_a_usage_error_with_a_trace_and_a_non_zero_exit(tmp_path):
+    script = Path(sys.executable).parent / "source-lp-audittrail"
+    proc = subprocess.run(
+        [str(script), "read", "--config", "nowhere.json"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    (line,) = proc.stdout.splitlines()
+    error = json.loads(line)["trace"]["error"]
+    assert error["failure_type"] == "config_error"
+    assert "--catalog" in error["message"]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -308,6 +512,25 @@ def test_the_console_script_speaks_only_airbyte_on_stdout(sandbox, tmp_path):
     assert_same_records(out.records(AUDIT), sandbox.ground_truth(), what=AUDIT)
     assert out.of("LOG"), "logging goes out as LOG messages"
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_closed_stdout_ends_the_source_quietly_with_the_shells_status(
+    sandbox_factory, tmp_path, debug
+):
+    """`source-lp-audittrail read | head -3`: ended by SIGPIPE, as `yes | head`, and no log
+    line of a window thread, written after the reader left, complains on stderr."""
+    sb = sandbox_factory(data=DataSpec(seed=38, records=600, end=END), latency=0.02, seed=38)
+    script = Path(sys.executable).parent / "source-lp-audittrail"
+    files = command_files(tmp_path, tap_config(sb, page_size=50), configured_catalog(), None)
+    command = " ".join([str(script), *(["--debug"] if debug else []), "read", *files])
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command} | head -3 > {tmp_path / 'head.txt'}"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 141, proc.stderr[-3000:]
+    assert proc.stderr == "", proc.stderr[-3000:]
+    assert len((tmp_path / "head.txt").read_text().splitlines()) == 3
 
 
 def test_kill_9_then_resume_from_the_last_state(sandbox_factory, tmp_path):

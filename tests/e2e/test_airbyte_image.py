@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -182,6 +183,47 @@ def test_the_image_is_the_runtime_alone_and_says_what_it_is(image):
     own = image_bytes(image) - image_bytes(BASE)
     print(json.dumps({"base_mb": round(image_bytes(BASE) / 1e6, 1), "own_mb": round(own / 1e6, 1)}))
     assert own <= OWN_LAYERS_LIMIT, f"the image's own layers weigh {own / 1e6:.1f} MB"
+
+
+def _layers(name: str) -> list[str]:
+    inspected = docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", name)
+    return json.loads(inspected.stdout)
+
+
+def _build(source: Path, tag: str) -> None:
+    proc = subprocess.run(
+        [str(source / "scripts" / "airbyte-image"), "--base", BASE, "--tag", tag],
+        capture_output=True, text=True, timeout=1200, check=False,
+        env={**os.environ, "PYTHON": sys.executable},
+    )  # fmt: skip
+    assert proc.returncode == 0, _build_error(proc.stderr)
+
+
+def test_a_warm_build_reuses_every_layer_that_has_not_changed(image, tmp_path):
+    """Built again with no change: the same image. After a change to one tap module: every
+    layer but the tap's own, the last, is the one built before (the dependencies' install is
+    in Docker's build cache)."""
+    built = docker("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+    _build(REPO, image)
+    assert docker("image", "inspect", "--format", "{{.Id}}", image).stdout.strip() == built
+    clone = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-tags", str(REPO), str(clone)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    for tracked in ("Dockerfile", "scripts/airbyte-image"):  # as this checkout has them
+        shutil.copy(REPO / tracked, clone / tracked)
+    module = clone / "tap_lp_audittrail" / "records.py"
+    module.write_text(module.read_text() + "\n# a change to one module\n")
+    changed = f"{TAG}-changed"
+    try:
+        _build(clone, changed)
+        before, after = _layers(image), _layers(changed)
+        assert len(after) == len(before) >= 3
+        assert after[:-1] == before[:-1], "a layer below the tap's own was built again"
+        assert after[-1] != before[-1]
+    finally:
+        docker("image", "rm", changed)
 
 
 def test_airbytes_standard_image_tests_pass(image, sandbox_factory, tmp_path):
