@@ -77,5 +77,6 @@ class AuditStream(Stream):
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         """Run the run's one read, if no stream has yet: it writes this stream's records."""
+        sdk_shim.sync_begun(self)
         self.run.read(dry_run=sdk_shim.is_dry_run(self))
         return iter(())

@@ -158,6 +158,8 @@ class FanOut:
             if self.progress is not None:
                 self.progress.stream_done(name, target.emitted, target.skipped)
             sdk_shim.mark_state_unflushed(target.stream)
+            if target.stream is not self.first_synced:
+                sdk_shim.read_already(target.stream)
 
     def _count(self, *, final: bool = False) -> None:
         """Hand the records emitted since the last call to each stream's `record_count`."""

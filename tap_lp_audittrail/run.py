@@ -258,7 +258,13 @@ def run_read(run: Run, streams: Sequence[AuditStream]) -> None:
     component_types = (
         tuple(dict.fromkeys(code for group in codes for code in group)) if all(codes) else ()
     )
-    progress = ReadProgress(WHAT, start, end)
+    progress = ReadProgress(
+        WHAT,
+        start,
+        end,
+        requests=lambda: client.transport.requests,
+        written=lambda: sum(target.emitted for target in targets.values()),
+    )
     capture = run.capture
     read = TrailRead(
         client,

@@ -20,11 +20,14 @@ there first. What the tap relies on, by purpose:
   second, wrong, failure: its per-stream sync error line (matched by its text), its line for
   the connection test's stop after one record (`MaxRecordsLimitException`), its per-stream and
   METRIC lines during Airbyte's `check` (matched by their loggers' names).
+- **Lines in a true order.** The SDK's lines as each later stream's sync begins (matched by
+  their format strings), said after the read wrote that stream's records, are not said.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 import warnings
@@ -46,6 +49,18 @@ if TYPE_CHECKING:
 #: The SDK's ERROR line when a stream's sync raises (`Stream.sync`): it names a stream that is
 #: often not the cause (the first one selected), and the tap's own line follows.
 SDK_SYNC_ERROR = "An unhandled error occurred while syncing"
+#: The SDK's lines as a stream's sync begins (`Stream.sync`; `Starting incremental ...` from its
+#: state helpers). The one read writes every stream's records during the first stream's sync:
+#: for the others, said after it, they would announce a sync that is over, with the bookmark it
+#: ended at as the one it starts from.
+SDK_SYNC_BEGINS = (
+    "Beginning sync of '%s' in %s mode",
+    "Starting incremental sync of '%s' with bookmark value: %s",
+)
+#: Those lines, as said (a filter before this one may have formatted them already).
+SDK_SYNC_BEGINS_SAID = re.compile(
+    "|".join(re.escape(text).replace("%s", ".*") for text in SDK_SYNC_BEGINS), re.DOTALL
+)
 #: The SDK's metrics logger (METRIC lines).
 SDK_METRICS_LOGGER = metrics.METRICS_LOGGER_NAME
 
@@ -179,6 +194,31 @@ class DropSyncErrorLine(logging.Filter):
         return not str(record.msg).startswith(SDK_SYNC_ERROR) or logging.getLogger(
             record.name
         ).isEnabledFor(logging.DEBUG)
+
+
+class ReadAlready(logging.Filter):
+    """Drops the SDK's lines of a sync beginning, for a stream the read has written already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for those lines (matched by the SDK's format strings)."""
+        return not SDK_SYNC_BEGINS_SAID.fullmatch(record.getMessage())
+
+
+_READ_ALREADY = ReadAlready()
+
+
+def read_already(stream: Stream) -> None:
+    """`stream`'s records came with the read (progress.py said so): no SDK line of its sync.
+
+    The SDK's lines of its sync beginning come after the read; they are not said, until
+    `sync_begun` (loggers outlive a run).
+    """
+    stream.logger.addFilter(_READ_ALREADY)
+
+
+def sync_begun(stream: Stream) -> None:
+    """The SDK has begun `stream`'s sync (its records are asked for): its lines are past."""
+    stream.logger.removeFilter(_READ_ALREADY)
 
 
 class RecordLimitIsNoError(logging.Filter):

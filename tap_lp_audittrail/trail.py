@@ -106,6 +106,12 @@ class TrailRead:
             pinned=self.pinned,
         )
         self.progress.begins(self.window_days, self.component_types)
+        try:
+            yield from self._in_windows(planner)
+        finally:
+            self.progress.ends()
+
+    def _in_windows(self, planner: WindowPlanner) -> Iterator[list[Row] | Checkpoint]:
         position: dt.datetime | None = None
         first = True
         produce = functools.partial(self._produce, planner)
@@ -172,6 +178,7 @@ class TrailRead:
                 if rows and traits.total_is_total and total:
                     planner.observe(window, total)  # sized from its first answer already
             records = max(records, offset + len(rows))
+            self.progress.page_read(window, records, total if traits.total_is_total else None)
             expected = total if traits.total_is_total and total else planner.records_in(window)
             if expected is not None:
                 lane.records_left = max(0.0, expected - offset - len(rows))
@@ -257,4 +264,5 @@ class TrailRead:
             )
             raise PagingError(msg)
         self.handed_on += len(rows)
+        self.progress.handed_on = self.handed_on
         return rows[-1].instant

@@ -300,6 +300,9 @@ class Transport:
         self.max_answer_bytes = int(max_answer_megabytes * MEGABYTE)
         self.policy = policy
         self.retries = 0
+        #: Requests sent, retries included (what a progress line says).
+        self.requests = 0
+        self._count = threading.Lock()
         #: Set when the run is over: retries still under way in other threads give up.
         self.closed = threading.Event()
         self.throttle = Throttle(self.closed)
@@ -319,6 +322,8 @@ class Transport:
         in. A 3xx raises RedirectError; no whole answer within `request_timeout` raises
         ExchangeTimeout; one over `max_answer_megabytes`, AnswerTooLargeError.
         """
+        with self._count:
+            self.requests += 1
         prepared = self.session.prepare_request(requests.Request(method, url, **kwargs))
         hooks, prepared.hooks = prepared.hooks, default_hooks()
         settings = self.session.merge_environment_settings(prepared.url, {}, True, None, None)

@@ -238,3 +238,28 @@ def test_the_command_made_anew_keeps_every_option_of_the_sdks():
         p.name for p in ours.params
     }
     assert (ours.name, ours.help, ours.callback) == (sdk.name, sdk.help, sdk.callback)
+
+
+def test_the_sdk_says_a_sync_begins_in_the_lines_the_shim_drops_for_a_stream_read_already(
+    monkeypatch, caplog
+):
+    stream = tap().streams["users"]
+    monkeypatch.setattr(type(stream), "get_records", lambda self, context=None: iter(()))
+    with caplog.at_level(logging.INFO):
+        stream.sync()
+    said = [r.getMessage() for r in caplog.records if r.name == "tap-lp-audittrail.users"]
+    assert "Beginning sync of 'users' in incremental mode" in said
+    assert "Starting incremental sync of 'users' with bookmark value: None" in said
+    assert all(sdk_shim.SDK_SYNC_BEGINS_SAID.fullmatch(line) for line in said)
+    caplog.clear()
+    sdk_shim.read_already(stream)
+    with caplog.at_level(logging.INFO):
+        stream.logger.info("another line of the stream")
+        stream.sync()
+    assert [r.getMessage() for r in caplog.records if r.name == stream.logger.name] == [
+        "another line of the stream"
+    ]
+    sdk_shim.sync_begun(stream)
+    with caplog.at_level(logging.INFO):
+        stream.sync()
+    assert len([r for r in caplog.records if r.name == stream.logger.name]) == len(said) + 1
