@@ -300,6 +300,7 @@ SETTING_TITLES = {
     "connection_retry_seconds": "Connection retry time (seconds)",
     "retry_initial_wait": "First retry wait (seconds)",
     "lookback_minutes": "Look-back (minutes)",
+    "log_request_metrics": "Log a METRIC line per request",
     "object_types": "objectType overrides",
     "component_types": "componentTypes overrides",
     "capture_dir": "Capture folder",

@@ -67,6 +67,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "max_retry_seconds",
             "connection_retry_seconds",
             "retry_initial_wait",
+            "log_request_metrics",
         ),
     ),
 )
