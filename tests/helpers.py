@@ -10,9 +10,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tap_lp_audittrail.sandbox import Sandbox
@@ -232,3 +233,12 @@ def structured_lines(stderr: str) -> list[dict]:
         if line.startswith("{") and line.endswith("}"):
             lines.append(json.loads(line))
     return lines
+
+
+def run_script(script: str, cwd: Path, env: Mapping[str, str], timeout: float) -> None:
+    """`script` run by bash as the docs' shell commands are (`-euo pipefail`): it must succeed."""
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{script}\n{proc.stderr[-2000:]}"
