@@ -9,8 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,3 +243,13 @@ def run_script(script: str, cwd: Path, env: Mapping[str, str], timeout: float) -
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, f"{script}\n{proc.stderr[-2000:]}"
+
+
+def peak_memory(call: Callable[..., object], *args: object) -> int:
+    """The most memory (bytes) Python held for objects while `call(*args)` ran (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        call(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
