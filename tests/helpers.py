@@ -20,6 +20,8 @@ from typing import Any
 from tap_lp_audittrail.sandbox import Sandbox
 from tap_lp_audittrail.tap import TapLPAuditTrail
 
+from .markdown import ROOT
+
 UTC = dt.timezone.utc
 END = dt.datetime(2026, 11, 1, tzinfo=UTC)
 WIND_DOWN = 30.0  # seconds an in-process run's threads get to end after it failed
@@ -253,3 +255,10 @@ def peak_memory(call: Callable[..., object], *args: object) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def output_of(module: str, *args: str) -> str:
+    """What `python -m MODULE ARGS`, run in the repository, writes on stdout; it must succeed."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
