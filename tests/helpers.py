@@ -9,14 +9,18 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tap_lp_audittrail.sandbox import Sandbox
 from tap_lp_audittrail.tap import TapLPAuditTrail
+
+from .markdown import ROOT
 
 UTC = dt.timezone.utc
 END = dt.datetime(2026, 11, 1, tzinfo=UTC)
@@ -232,3 +236,29 @@ def structured_lines(stderr: str) -> list[dict]:
         if line.startswith("{") and line.endswith("}"):
             lines.append(json.loads(line))
     return lines
+
+
+def run_script(script: str, cwd: Path, env: Mapping[str, str], timeout: float) -> None:
+    """`script` run by bash as the docs' shell commands are (`-euo pipefail`): it must succeed."""
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{script}\n{proc.stderr[-2000:]}"
+
+
+def peak_memory(call: Callable[..., object], *args: object) -> int:
+    """The most memory (bytes) Python held for objects while `call(*args)` ran (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        call(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def output_of(module: str, *args: str) -> str:
+    """What `python -m MODULE ARGS`, run in the repository, writes on stdout; it must succeed."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout

@@ -24,7 +24,6 @@ import re
 import shutil
 import subprocess
 import uuid
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,6 +36,7 @@ import yaml
 from tap_lp_audittrail.elements import ELEMENTS
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule, Readings, Sandbox
 
+from .airbyte.helpers import run_standard_tests, validated_metadata
 from .declarative import (
     FOLDER,
     MANIFEST,
@@ -51,7 +51,7 @@ from .declarative import (
     manifest_config,
     run_manifest,
 )
-from .helpers import key, run_inproc, tap_config
+from .helpers import key, run_inproc, run_script, tap_config
 from .hostile import OTHER_HOST, Answer, HostileServer, Script, Seen, forward
 from .markdown import ROOT, block_after, text
 from .test_docs import broken_links
@@ -183,31 +183,12 @@ def test_the_manifest_is_valid_for_the_declarative_schema_of_the_airbyte_cdk_tes
     assert "ValidationError" in refused.stderr
 
 
-#: Loads metadata.yaml as airbyte-cdk does and prints the model it validated, as JSON.
-VALIDATE_METADATA = r"""
-import json, sys
-from pathlib import Path
-from airbyte_cdk.models.connector_metadata import MetadataFile
-metadata = MetadataFile.from_file(Path(sys.argv[1]))
-print(json.dumps({"model": metadata.model_dump(mode="json"),
-                  "language": metadata.data.language.value}))
-"""
-
-
 @E2E
 def test_metadata_yaml_is_valid_for_airbyte_cdk_and_names_a_manifest_only_connector_of_its_own(
     tmp_path,
 ):
-    proc = subprocess.run(
-        [airbyte_venv_bin("python"), "-c", VALIDATE_METADATA, str(FOLDER / "metadata.yaml")],
-        capture_output=True,
-        text=True,
-        env=cdk_env(tmp_path),
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    validated = json.loads(proc.stdout.splitlines()[-1])
+    python = airbyte_venv_bin("python")
+    validated = validated_metadata(python, FOLDER / "metadata.yaml", cdk_env(tmp_path))
     data = validated["model"]["data"]
     assert validated["language"] == "manifest-only"
     assert "cdk:low-code" in data["tags"]
@@ -812,30 +793,8 @@ def test_airbytes_standard_tests_for_declarative_sources_pass(sandbox_factory, t
     (secrets / "config.json").write_text(json.dumps(config))
     invalid = {**config, "credentials": {**config["credentials"], "bearer_token": "sbx.wrong"}}
     (secrets / "invalid_config.json").write_text(json.dumps(invalid))
-    report = tmp_path / "junit.xml"
-    proc = subprocess.run(
-        [
-            airbyte_venv_bin("python"), "-m", "pytest", "integration_tests",
-            "-c", "integration_tests/pytest.ini", "-m", "not image_tests",
-            f"--junitxml={report}", "-q",
-        ],
-        cwd=folder,
-        env=cdk_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )  # fmt: skip
-    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    root = ET.parse(report).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    assert suite is not None
-    outcomes: dict[str, str] = {}
-    for case in suite.iter("testcase"):
-        kinds = {child.tag for child in case}
-        outcomes[case.get("name", "?")] = next(
-            (k for k in ("failure", "error", "skipped") if k in kinds), "passed"
-        )
+    args = ["-m", "not image_tests"]
+    proc, outcomes = run_standard_tests(airbyte_venv_bin("python"), folder, args, cdk_env(tmp_path))
     assert proc.returncode == 0, proc.stdout[-6000:]
     passed = {name for name, outcome in outcomes.items() if outcome == "passed"}
     for name in (
@@ -869,17 +828,9 @@ def test_the_documented_local_sync_and_its_resume_read_only_the_new_changes(
         **cdk_env(tmp_path),
         "PATH": f"{REPO / '.venv-airbyte' / 'bin'}{os.pathsep}/usr/bin:/bin",
     }
-
-    def run(script: str) -> None:
-        proc = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, f"{script}\n{proc.stderr[-2000:]}"
-
-    run("\n".join(first))
+    run_script("\n".join(first), tmp_path, env, timeout=300)
     append_recent(sb, 12, seed=99)
-    run(resume)
+    run_script(resume, tmp_path, env, timeout=300)
     runs = []
     for name in ("first.jsonl", "second.jsonl"):
         records = [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]

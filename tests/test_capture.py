@@ -15,7 +15,6 @@ import logging
 import os
 import stat
 import subprocess
-import tracemalloc
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,7 @@ from tap_lp_audittrail.sandbox.replay import Replay, read_exchanges, read_window
 
 from ._reliability import SecretSpy, catalog_for, run_process, tap_command
 from .airbyte.helpers import configured_catalog, source
-from .helpers import END, run_inproc, run_tap, tap_config
+from .helpers import END, peak_memory, run_inproc, run_tap, tap_config
 from .hostile import Answer, Seen, forward
 
 START = END - dt.timedelta(days=30)
@@ -407,12 +406,9 @@ def test_a_capture_takes_a_few_times_an_answer_in_memory(tmp_path, hostile):
         timeout=60,
     )
     capture = Capture(tmp_path / "capture", account, pseudonymise=True)
-    tracemalloc.start()
     try:
-        capture.hook(response)
-        peak = tracemalloc.get_traced_memory()[1]
+        peak = peak_memory(capture.hook, response)
     finally:
-        tracemalloc.stop()
         capture.close()
     written = (tmp_path / "capture" / "exchanges.jsonl").read_text()
     assert len(written) > len(content)

@@ -24,6 +24,7 @@ import yaml
 from tap_lp_audittrail.tap import settings_schema
 
 from .commands import Help, check, own_words
+from .helpers import output_of
 from .markdown import (
     MARKERS,
     ROOT,
@@ -115,14 +116,7 @@ def test_a_block_claimed_by_a_test_is_read_by_that_test():
 
 @cache
 def help_of(program_name: str) -> Help:
-    out = subprocess.run(
-        [sys.executable, "-m", PROGRAMS[program_name], "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    return Help.parse(out)
+    return Help.parse(output_of(PROGRAMS[program_name], "--help"))
 
 
 @cache
@@ -137,12 +131,7 @@ def source_lp_audittrail_tree() -> dict[str, Help]:
     root = help_of("source-lp-audittrail")
     tree = {"source-lp-audittrail": root}
     for sub in root.subcommands:
-        out = subprocess.run(
-            [sys.executable, "-m", PROGRAMS["source-lp-audittrail"], sub, "--help"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        out = output_of(PROGRAMS["source-lp-audittrail"], sub, "--help")
         tree[f"source-lp-audittrail {sub}"] = Help.parse(out)
     return tree
 

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -53,17 +54,26 @@ class _DomainApi(BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def domain_api(base_uri: str) -> Iterator[ThreadingHTTPServer]:
+    """A real Domain API on loopback naming `base_uri` for every service, while the block runs."""
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("Handler", (_DomainApi,), {"base_uri": base_uri})
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def domain_api_naming_a_closed_port() -> Iterator[tuple[str, int]]:
     """(URL of a real Domain API, the closed port it names as every service's host)."""
     port = closed_port()
-    handler = type("Handler", (_DomainApi,), {"base_uri": f"127.0.0.1:{port}"})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", port
-    server.shutdown()
-    server.server_close()
+    with domain_api(f"127.0.0.1:{port}") as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}", port
 
 
 def offline_config(**settings: object) -> dict:
@@ -200,13 +210,8 @@ def get_json(transport: Transport, url: str) -> object:
 @pytest.fixture
 def one_answer_server() -> Iterator[tuple[str, ThreadingHTTPServer]]:
     """A real HTTP server; the test closes it to make its port refuse."""
-    handler = type("Handler", (_DomainApi,), {"base_uri": "somewhere:1"})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/x", server
-    server.shutdown()
-    server.server_close()
+    with domain_api("somewhere:1") as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/x", server
 
 
 def test_the_first_refusal_is_not_retried_whatever_the_budget():

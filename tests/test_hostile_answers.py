@@ -15,6 +15,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,36 @@ def assert_no_bookmark_past_what_was_written(process: Process) -> None:
                 assert mark.group(1) <= newest, f"bookmark {mark.group(1)} past {newest or 'none'}"
 
 
+def assert_a_rerun_completes_the_trail(
+    front: Front,
+    failed: Process,
+    folder: Path,
+    config: dict,
+    catalog: dict,
+    *,
+    case: str,
+    asked: int,
+) -> None:
+    """With the server mended, a run from the failed run's last STATE brings the rest: the two
+    runs hold the sandbox's ground truth exactly, nothing twice."""
+    front.broken = lambda seen: None
+    first = failed.parsed()
+    rerun = run_process(folder, config, catalog=catalog, state=first.final_state)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    union = Union()
+    union.add(first.stream(AUDIT))
+    union.add(rerun.parsed().stream(AUDIT))
+    assert_same_records(union.records, front.sb.ground_truth(), what=case)
+    note(
+        "hostile",
+        case=case,
+        seconds=round(failed.seconds, 1),
+        audit_requests=asked,
+        before=len(first.stream(AUDIT)),
+        after=len(union.records) - len(first.stream(AUDIT)),
+    )
+
+
 Breaker = Callable[[Seen, str], Answer]
 
 
@@ -130,23 +161,9 @@ def test_an_answer_holding_no_page_stops_the_run_and_a_rerun_loses_nothing(
     assert words in last_error(failed)
     assert_no_bookmark_past_what_was_written(failed)
     asked = sum(seen.path.endswith(AUDIT_PATH) for seen in front.server.seen)
-    first = failed.parsed()
-    assert first.stream(AUDIT), "no window before the broken ones was written"
-
-    front.broken = lambda seen: None
-    rerun = run_process(tmp_path / "rerun", config, catalog=catalog, state=first.final_state)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    union = Union()
-    union.add(first.stream(AUDIT))
-    union.add(rerun.parsed().stream(AUDIT))
-    assert_same_records(union.records, sandbox.ground_truth(), what=case)
-    note(
-        "hostile",
-        case=case,
-        seconds=round(failed.seconds, 1),
-        audit_requests=asked,
-        before=len(first.stream(AUDIT)),
-        after=len(union.records) - len(first.stream(AUDIT)),
+    assert failed.parsed().stream(AUDIT), "no window before the broken ones was written"
+    assert_a_rerun_completes_the_trail(
+        front, failed, tmp_path / "rerun", config, catalog, case=case, asked=asked
     )
 
 
@@ -213,22 +230,8 @@ def test_a_server_answering_the_same_page_again_stops_the_run_naming_the_window(
     asked = sum(seen.path.endswith(AUDIT_PATH) for seen in front.server.seen)
     assert asked < 200
     assert_no_bookmark_past_what_was_written(failed)
-
-    front.broken = lambda seen: None
-    first = failed.parsed()
-    rerun = run_process(tmp_path / "rerun", config, catalog=catalog, state=first.final_state)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    union = Union()
-    union.add(first.stream(AUDIT))
-    union.add(rerun.parsed().stream(AUDIT))
-    assert_same_records(union.records, sandbox.ground_truth(), what=case)
-    note(
-        "hostile",
-        case=case,
-        seconds=round(failed.seconds, 1),
-        audit_requests=asked,
-        before=len(first.stream(AUDIT)),
-        after=len(union.records) - len(first.stream(AUDIT)),
+    assert_a_rerun_completes_the_trail(
+        front, failed, tmp_path / "rerun", config, catalog, case=case, asked=asked
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from tap_lp_audittrail.streams import ELEMENTS
 
 from ._reliability import (
     AUDIT,
+    Process,
     Union,
     catalog_for,
     note,
@@ -26,7 +29,13 @@ from ._reliability import (
     run_inproc,
     run_process,
 )
-from .helpers import END, assert_in_order_with_unique_ids, assert_same_records, tap_config
+from .helpers import (
+    END,
+    Run,
+    assert_in_order_with_unique_ids,
+    assert_same_records,
+    tap_config,
+)
 
 KILLS = 20
 KILLS_PER_CHAIN = 4
@@ -38,6 +47,25 @@ STARTUP = 0.8  # seconds before a tap process sends its first request
 def _bookmark(state: dict) -> str | None:
     entry = state.get("bookmarks", {}).get(AUDIT, {})
     return entry.get("replication_key_value")
+
+
+def resumed_runs(
+    folder: Path, config: dict, catalog: dict, attempts: int, kill: Callable[[bool], dict]
+) -> Iterator[tuple[Process, Run, dict | None]]:
+    """A chain of runs of the real tap, each from the last STATE the chain wrote so far (and
+    yielded with that state), each killed as `kill(last)` says (run_process's kill_after_...
+    arguments; the last attempt's `last` is True), until one ends by itself: it must succeed."""
+    state: dict | None = None
+    for attempt in range(attempts):
+        how = kill(attempt == attempts - 1)
+        proc = run_process(folder / str(attempt), config, catalog=catalog, state=state, **how)
+        run = proc.parsed()
+        yield proc, run, state
+        if not proc.killed:
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            return
+        if run.states:
+            state = run.final_state
 
 
 def test_kill_9_at_random_points_then_resume(sandbox_factory, tmp_path):
@@ -61,24 +89,20 @@ def test_kill_9_at_random_points_then_resume(sandbox_factory, tmp_path):
     while kills < KILLS and chains < MAX_CHAINS:
         chains += 1
         union = Union()
-        state: dict | None = None
-        for attempt in range(KILLS_PER_CHAIN + 1):
-            last = attempt == KILLS_PER_CHAIN
+
+        def kill(last: bool, union: Union = union) -> dict:
             by_lines = rng.random() < 0.5
             # Kill somewhere in what is left to read: after N lines (they come with each
             # window's STATE, so the next window is being read) or after a delay.
             left = 1 - len(union.by_id) / len(truth)
             lines = rng.randint(1, max(1, int(len(whole.lines) * left) - 1))
             seconds = STARTUP + rng.uniform(0, (whole.seconds - STARTUP) * left)
-            proc = run_process(
-                tmp_path / f"c{chains}a{attempt}",
-                config,
-                catalog=catalog,
-                state=state,
-                kill_after_lines=None if last or not by_lines else lines,
-                kill_after_seconds=None if last or by_lines else seconds,
-            )
-            run = proc.parsed()
+            if last:
+                return {}
+            return {"kill_after_lines": lines} if by_lines else {"kill_after_seconds": seconds}
+
+        chain = resumed_runs(tmp_path / f"c{chains}", config, catalog, KILLS_PER_CHAIN + 1, kill)
+        for proc, run, state in chain:
             records = run.stream(AUDIT)
             if state is not None and records and _bookmark(state):
                 # A resumed run starts at its bookmark minus the look-back, not from scratch.
@@ -95,12 +119,6 @@ def test_kill_9_at_random_points_then_resume(sandbox_factory, tmp_path):
                 in_flight += any(
                     e.endpoint == "audit" and e.time > proc.killed_at for e in sb.stats.log
                 )
-            else:
-                assert proc.returncode == 0, proc.stderr[-2000:]
-            if run.states:
-                state = run.final_state
-            if not proc.killed:
-                break
         assert_same_records(union.records, truth, what=f"chain {chains}")
     assert kills >= KILLS, f"only {kills} runs were still running when killed"
     note(
@@ -154,20 +172,14 @@ def test_kill_9_in_the_one_read_resumes_every_stream_and_repeats_nothing_committ
     }
     rng = random.Random(23)
     kills = 0
+
+    def kill(last: bool) -> dict:
+        return {} if last else {"kill_after_lines": rng.randint(5, 400)}
+
     for chain in range(3):
         unions = {name: Union() for name in streams}
-        state: dict | None = None
         forbidden: dict[str, set[str]] = {}
-        for attempt in range(4):
-            last = attempt == 3
-            proc = run_process(
-                tmp_path / f"{chain}-{attempt}",
-                config,
-                catalog=catalog,
-                state=state,
-                kill_after_lines=None if last else rng.randint(5, 400),
-            )
-            run = proc.parsed()
+        for proc, run, _ in resumed_runs(tmp_path / str(chain), config, catalog, 4, kill):
             for name in streams:
                 again = forbidden.get(name, set()) & {r["id"] for r in run.stream(name)}
                 assert not again, f"{name}: {len(again)} ids emitted before a STATE came again"
@@ -176,12 +188,6 @@ def test_kill_9_in_the_one_read_resumes_every_stream_and_repeats_nothing_committ
                 kills += 1
                 for name, ids in committed(proc.lines).items():
                     forbidden.setdefault(name, set()).update(ids)
-            else:
-                assert proc.returncode == 0, proc.stderr[-2000:]
-            if run.states:
-                state = run.final_state
-            if not proc.killed:
-                break
         for name in streams:
             assert_same_records(unions[name].records, truth[name], what=f"{name}, chain {chain}")
     assert kills >= 3

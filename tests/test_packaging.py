@@ -189,11 +189,7 @@ def _built_version(source: Path, out: Path, build_env: Path | None = None) -> st
 def test_versions_from_a_tag_between_tags_and_without_git(tmp_path, build_env):
     """A tag gives its version, a clone without tags a dev version, an export the fallback."""
     clone = tmp_path / "clone"
-    subprocess.run(
-        ["git", "clone", "--quiet", "--no-tags", str(ROOT), str(clone)],
-        check=True,
-        capture_output=True,
-    )
+    _git(tmp_path, "clone", "--quiet", "--no-tags", str(ROOT), str(clone))
     assert _git(clone, "tag") == ""
     untagged = _built_version(clone, tmp_path / "untagged")
     assert re.match(r"^\d+\.\d+\.\d+\.dev\d+\+g[0-9a-f]+$", untagged), untagged
@@ -213,11 +209,7 @@ def test_versions_from_a_tag_between_tags_and_without_git(tmp_path, build_env):
 @pytest.mark.slow
 def test_an_editable_install_works_in_a_clone_without_tags(tmp_path, build_env):
     clone = tmp_path / "clone"
-    subprocess.run(
-        ["git", "clone", "--quiet", "--no-tags", str(ROOT), str(clone)],
-        check=True,
-        capture_output=True,
-    )
+    _git(tmp_path, "clone", "--quiet", "--no-tags", str(ROOT), str(clone))
     python = str(build_env)
     subprocess.run(
         [

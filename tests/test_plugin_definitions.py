@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from tap_lp_audittrail.sandbox import DataSpec
 from tap_lp_audittrail.settings import range_text
 
 from ._reliability import catalog_for
-from .helpers import END, run_tap_cli, tap_config
+from .helpers import END, output_of, run_tap_cli, tap_config
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_FILE = ROOT / "plugins" / "extractors" / "tap-lp-audittrail--liveperson.yml"
@@ -74,14 +72,7 @@ rules:
 @pytest.fixture(scope="module")
 def about() -> dict:
     """`tap-lp-audittrail --about --format=json`, with no config (as the Hub runs it)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "tap_lp_audittrail", "--about", "--format=json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    return json.loads(out)
+    return json.loads(output_of("tap_lp_audittrail", "--about", "--format=json"))
 
 
 @pytest.fixture(scope="module")

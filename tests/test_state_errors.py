@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from ._reliability import AUDIT, Process, catalog_for, note, run_process, tap_command
-from .helpers import END, tap_config
+from .helpers import END, Run, parse_messages, tap_config
 
 GOOD = {
     "replication_key": "changeDate",
@@ -110,11 +110,7 @@ def test_a_good_state_is_taken(sandbox, tmp_path):
     command = tap_command(tmp_path, tap_config(sandbox, lookback_minutes=5), state, None)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    records = [
-        json.loads(line)["record"]
-        for line in proc.stdout.splitlines()
-        if line.startswith('{"type":"RECORD"') and '"stream":"audit_trail"' in line
-    ]
+    records = parse_messages(proc.stdout, Run()).stream("audit_trail")
     assert records
     assert min(r["changeDate"] for r in records) >= "2026-09-30T23:55"
 

@@ -15,7 +15,7 @@ from tap_lp_audittrail.sandbox import DataSpec
 from tap_lp_audittrail.tap import TapLPAuditTrail
 
 from ._reliability import tap_command
-from .helpers import END, run_tap, tap_config
+from .helpers import END, Run, parse_messages, run_tap, tap_config
 
 BOOKMARK = "2026-10-01T00:00:00.000000+00:00"
 STATE = {
@@ -107,11 +107,7 @@ def test_the_command_line_reads_a_file_from_meltano_state_get(sandbox, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = [line for line in proc.stderr.splitlines() if "| INFO" in line]
     assert any(WRAPPED in line for line in info)
-    records = [
-        json.loads(line)["record"]
-        for line in proc.stdout.splitlines()
-        if line.startswith('{"type":"RECORD"') and '"stream":"audit_trail"' in line
-    ]
+    records = parse_messages(proc.stdout, Run()).stream("audit_trail")
     assert records
     assert min(r["changeDate"] for r in records) >= "2026-09-30T23:55"
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,3 +219,61 @@ def run_source_process(
         kill_after_seconds=kill_after_seconds,
         timeout=timeout,
     )
+
+
+def run_standard_tests(
+    python: str, folder: Path, args: list[str], env: Mapping[str, str]
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """airbyte-cdk's standard tests of the connector in `folder` (its integration_tests/), run by
+    pytest: the process, and each test's outcome (passed, failure, error or skipped) as its JUnit
+    report (beside `folder`) tells it."""
+    report = folder.parent / "junit.xml"
+    proc = subprocess.run(
+        [
+            python, "-m", "pytest", "integration_tests",
+            "-c", "integration_tests/pytest.ini", *args,
+            f"--junitxml={report}", "-q",
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )  # fmt: skip
+    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    root = ET.parse(report).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    outcomes: dict[str, str] = {}
+    for case in suite.iter("testcase"):
+        kinds = {child.tag for child in case}
+        outcome = next((k for k in ("failure", "error", "skipped") if k in kinds), "passed")
+        outcomes[case.get("name", "?")] = outcome
+    return proc, outcomes
+
+
+#: Loads a metadata.yaml as airbyte-cdk does and prints the model it validated, as JSON.
+VALIDATE_METADATA = r"""
+import json, sys
+from pathlib import Path
+from airbyte_cdk.models.connector_metadata import MetadataFile
+metadata = MetadataFile.from_file(Path(sys.argv[1]))
+print(json.dumps({"model": metadata.model_dump(mode="json"),
+                  "language": metadata.data.language.value}))
+"""
+
+
+def validated_metadata(python: str, path: Path, env: Mapping[str, str] | None = None) -> dict:
+    """`path` (a metadata.yaml) as airbyte-cdk's `MetadataFile`, in the Python `python` (one
+    with airbyte-cdk), validated: {"model": the model as JSON, "language": its language}."""
+    proc = subprocess.run(
+        [python, "-c", VALIDATE_METADATA, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])

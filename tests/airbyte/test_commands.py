@@ -34,6 +34,7 @@ from ..helpers import (
     END,
     assert_in_order_with_unique_ids,
     assert_same_records,
+    run_script,
     tap_config,
 )
 from ..markdown import block_after
@@ -599,19 +600,11 @@ def test_the_documented_resume_from_a_state_file_reads_only_the_new_changes(
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "catalog.json").write_text(json.dumps(configured_catalog([AUDIT, "users"])))
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-
-    def run(script: str) -> None:
-        proc = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, f"{script}\n{proc.stderr[-2000:]}"
-
-    run("\n".join(first))
+    run_script("\n".join(first), tmp_path, env, timeout=120)
     assert json.loads((tmp_path / "state.json").read_text())[0]["type"] == "STATE"
     now = dt.datetime.now(dt.timezone.utc)
     sb.append(sb.make_records(25, now, now + dt.timedelta(seconds=2), seed=6))
-    run(resume)
+    run_script(resume, tmp_path, env, timeout=120)
     outputs = [
         parse_output((tmp_path / name).read_text(), Output(stderr="", exit_code=0))
         for name in ("first.jsonl", "second.jsonl")

@@ -144,6 +144,18 @@ class MeltanoProject:
         )
         return Result(list(args), proc.returncode, proc.stdout, time.monotonic() - started)
 
+    def command(self, args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """ARGS (any program) run in the project with its environment, stdout apart from stderr."""
+        return subprocess.run(
+            args,
+            cwd=self.root,
+            env=clean_env(**self.env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def elt(self, loader: str, *extra: str, env: Mapping[str, str] | None = None) -> Result:
         """`meltano --environment=sandbox run tap-lp-audittrail LOADER`, checked."""
         return self.run(

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -36,20 +35,18 @@ from tap_lp_audittrail.elements import STREAM_NAMES
 from tap_lp_audittrail.sandbox import DataSpec, Sandbox
 
 from .._reliability import SecretSpy, Union, now_sandbox, run_killable
-from ..airbyte.helpers import AUDIT, SourceProcess, command_files, configured_catalog, truth_of
+from ..airbyte.helpers import (
+    AUDIT,
+    SourceProcess,
+    command_files,
+    configured_catalog,
+    run_standard_tests,
+    truth_of,
+    validated_metadata,
+)
 from ..helpers import END, assert_in_order_with_unique_ids, assert_same_records, tap_config
 from .conftest import IN_CI, REPO
 from .test_pyairbyte import as_tap_records, pyairbyte_python, pyairbyte_read
-
-#: Loads metadata.yaml as airbyte-cdk does and prints the model it validated, as JSON.
-VALIDATE = r"""
-import json, sys
-from pathlib import Path
-from airbyte_cdk.models.connector_metadata import MetadataFile
-metadata = MetadataFile.from_file(Path(sys.argv[1]))
-language = metadata.data.language.value
-print(json.dumps({"model": metadata.model_dump(mode="json"), "language": language}))
-"""
 
 PYPROJECT = REPO / "pyproject.toml"
 #: The values Airbyte's metadata schema allows for these fields.
@@ -64,15 +61,7 @@ HOST_NETWORK = Path(__file__).with_name("host_network")
 
 
 def test_metadata_yaml_is_valid_for_airbyte_cdk_and_names_what_the_image_is():
-    proc = subprocess.run(
-        [pyairbyte_python(), "-c", VALIDATE, str(REPO / "metadata.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    validated = json.loads(proc.stdout.splitlines()[-1])
+    validated = validated_metadata(pyairbyte_python(), REPO / "metadata.yaml")
     data = validated["model"]["data"]
     assert validated["language"] == "python"
     assert data["dockerRepository"] == "source-lp-audittrail"
@@ -241,35 +230,14 @@ def test_airbytes_standard_image_tests_pass(image, sandbox_factory, tmp_path):
     (secrets / "invalid_config.json").write_text(
         json.dumps({**config, "app_secret": "not-the-app-secret"})
     )
-    report = tmp_path / "junit.xml"
     env = {
         **os.environ,
         "REAL_DOCKER": shutil.which("docker") or "docker",
         "PATH": f"{HOST_NETWORK}{os.pathsep}{os.environ['PATH']}",
         "DO_NOT_TRACK": "1",
     }
-    proc = subprocess.run(
-        [
-            pyairbyte_python(), "-m", "pytest", "integration_tests",
-            "-c", "integration_tests/pytest.ini", "--connector-image", image,
-            f"--junitxml={report}", "-q",
-        ],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )  # fmt: skip
-    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    root = ET.parse(report).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    assert suite is not None
-    outcomes: dict[str, str] = {}
-    for case in suite.iter("testcase"):
-        kinds = {child.tag for child in case}
-        outcome = next((k for k in ("failure", "error", "skipped") if k in kinds), "passed")
-        outcomes[case.get("name", "?")] = outcome
+    args = ["--connector-image", image]
+    proc, outcomes = run_standard_tests(pyairbyte_python(), folder, args, env)
     failed = {name: o for name, o in outcomes.items() if o in ("failure", "error")}
     assert not failed, proc.stdout[-6000:]
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -4,7 +4,6 @@ by `meltano invoke` as docs/troubleshooting.md says, and the capture replayed.""
 from __future__ import annotations
 
 import json
-import subprocess
 
 from tap_lp_audittrail.capture import PERSONAL_FIELDS
 from tap_lp_audittrail.sandbox import DataSpec
@@ -12,7 +11,6 @@ from tap_lp_audittrail.sandbox.replay import Replay
 
 from ..helpers import END, parse_messages, run_tap
 from ..helpers import Run as TapRun
-from .conftest import clean_env
 
 
 def _without(records: list[dict]) -> list[dict]:
@@ -26,14 +24,8 @@ def test_a_capture_made_through_meltano_invoke_replays(sandbox_factory, make_pro
     folder = tmp_path / "capture"
     project.use_sandbox(sb, capture_dir=str(folder), start_date=sb.start_time.isoformat())
     # stdout apart from the log lines on stderr, as `> /dev/null` in the doc keeps them apart
-    proc = subprocess.run(
-        [project.meltano, "--environment=sandbox", "invoke", "tap-lp-audittrail"],
-        cwd=project.root,
-        env=clean_env(**project.env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    proc = project.command(
+        [project.meltano, "--environment=sandbox", "invoke", "tap-lp-audittrail"]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     invoked = parse_messages(proc.stdout, TapRun())

@@ -231,15 +231,7 @@ def project(
 @pytest.mark.parametrize("block", blocks_to_run(), ids=lambda block: block.where)
 def test_the_docs_unmarked_commands_run_as_written_against_the_sandbox(project, block):
     script = "\n".join(command.source for command in commands(block) if command.run)
-    proc = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=project.root,
-        env=clean_env(**project.env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = project.command(["bash", "-euo", "pipefail", "-c", script])
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, (
         f"{block.where}:\n{script}\n--- exit {proc.returncode}:\n{output[-4000:]}"
