@@ -88,7 +88,7 @@ class ReadProgress:
         The windows read to their end count by the time they cover; a window being read, by
         its records against the server's total when it gives one (else not at all).
         """
-        span = (self.end - self.start).total_seconds() or 1.0
+        span = self._span()
         done = (self.done_to - self.start).total_seconds()
         by_records = False
         for window, (records, total) in list(self.reading.items()):
@@ -120,9 +120,12 @@ class ReadProgress:
         while not self._over.wait(self.every):
             self.how_far()
 
-    def window_done(self, window: Window, pages: int, records: int, handed_on: int) -> None:
+    def _span(self) -> float:
+        """The read's range, in seconds (never 0: a share is divided by it)."""
+        return (self.end - self.start).total_seconds() or 1.0
+
+    def window_done(self, window: Window, pages: int, records: int) -> None:
         """A window is read to its end: its records and pages, and the read's share done."""
-        span = (self.end - self.start).total_seconds() or 1.0
         reached = min(window.end, self.end)
         self.reading.pop(window, None)
         self.done_to = max(self.done_to, reached)
@@ -134,8 +137,8 @@ class ReadProgress:
             window.to_date,
             records,
             pages,
-            handed_on,
-            max(0.0, 100 * (reached - self.start).total_seconds() / span),
+            self.handed_on,
+            max(0.0, 100 * (reached - self.start).total_seconds() / self._span()),
         )
 
     def stream_starts(self, name: str, start: dt.datetime) -> None:

@@ -87,7 +87,6 @@ class TrailRead:
         self.pinned = pinned or []
         self.note_window = note_window
         self.progress = progress or ReadProgress(WHAT, start, end)
-        self.handed_on = 0
 
     @property
     def server_start(self) -> dt.datetime | None:
@@ -124,7 +123,7 @@ class TrailRead:
                     position = self._in_order(rows, position, lane.window)
                     yield rows
             if isinstance(item, WindowDone):
-                self.progress.window_done(lane.window, item.pages, item.records, self.handed_on)
+                self.progress.window_done(lane.window, item.pages, item.records)
                 yield Checkpoint(position)
                 continue
             rows = self._cut(lane, item, planner)
@@ -263,6 +262,5 @@ class TrailRead:
                 "risk a gap or a duplicate."
             )
             raise PagingError(msg)
-        self.handed_on += len(rows)
-        self.progress.handed_on = self.handed_on
+        self.progress.handed_on += len(rows)
         return rows[-1].instant

@@ -61,7 +61,8 @@ def test_the_read_begins_with_its_range_its_longest_window_and_its_filter(progre
 def test_each_window_done_says_its_records_pages_and_the_share_of_the_range(
     progress, caplog, window, share
 ):
-    progress.window_done(window, pages=3, records=1200, handed_on=4000)
+    progress.handed_on = 4000
+    progress.window_done(window, pages=3, records=1200)
     (line,) = said(caplog)
     assert line.startswith(f"audit trail: window {window.from_date}..{window.to_date} done: ")
     assert line.endswith(
@@ -92,13 +93,13 @@ def how_far_lines(caplog: pytest.LogCaptureFixture) -> list[re.Match[str]]:
 
 
 def test_the_share_done_is_the_time_range_read_while_no_total_is_known(progress):
-    progress.window_done(Window(START, START + dt.timedelta(days=2)), 1, 10, 10)
+    progress.window_done(Window(START, START + dt.timedelta(days=2)), 1, 10)
     progress.page_read(Window(START + dt.timedelta(days=2), START + dt.timedelta(days=4)), 50, None)
     assert progress.share_done() == (pytest.approx(0.2), False)
 
 
 def test_a_window_being_read_counts_by_its_records_against_the_servers_total(progress):
-    progress.window_done(Window(START, START + dt.timedelta(days=2)), 1, 10, 10)
+    progress.window_done(Window(START, START + dt.timedelta(days=2)), 1, 10)
     # two days being read, half their records in: one day's worth of the range
     progress.page_read(Window(START + dt.timedelta(days=2), START + dt.timedelta(days=4)), 50, 100)
     assert progress.share_done() == (pytest.approx(0.3), True)
