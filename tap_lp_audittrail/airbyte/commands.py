@@ -52,9 +52,7 @@ def load_config(path: str) -> dict[str, Any]:
     credentials = config.get(CREDENTIALS)
     learn_secrets(credentials if isinstance(credentials, dict) else {})
     learn_secrets(config)
-    flat = flat_config(config, where)
-    learn_secrets(flat)
-    return flat
+    return flat_config(config, where)  # its values are those learnt above
 
 
 def check(config: dict[str, Any], out: Stdout) -> None:
