@@ -320,7 +320,8 @@ class Transport:
 
         The session's response hooks (the readings, a capture) see the answer once its body is
         in. A 3xx raises RedirectError; no whole answer within `request_timeout` raises
-        ExchangeTimeout; one over `max_answer_megabytes`, AnswerTooLargeError.
+        ExchangeTimeout; one over `max_answer_megabytes`, AnswerTooLargeError. A 429 has
+        paused every thread of the run by the time this returns.
         """
         with self._count:
             self.requests += 1
@@ -332,6 +333,11 @@ class Transport:
             try:
                 response = self.session.send(prepared, timeout=self.timeout, **settings)
                 self._heard_from(response)
+                if response.status_code == 429:
+                    # Every thread pauses now, before the caller frees its request slot: a
+                    # request let through in between would land inside the server's pause.
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    self.throttle.pause(throttled_pause(retry_after))
                 read_whole(response, what, self.max_answer_bytes)
             except requests.exceptions.RequestException as exc:
                 if exchange.expired:
@@ -494,11 +500,6 @@ class Transport:
                 if unreachable is not None:
                     raise unreachable from exc
                 raise
-            if response.status_code == 429:
-                # Pause every thread now, not once this one has reached its backoff handler:
-                # requests sent in between would land inside the server's Retry-After.
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                self.throttle.pause(throttled_pause(retry_after))
             return read(response)
 
         return self.retrying(attempt, what, cancelled)()

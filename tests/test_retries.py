@@ -19,9 +19,10 @@ import pytest
 from requests.exceptions import ConnectionError, Timeout
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_lp_audittrail import hosts
 from tap_lp_audittrail.errors import AuthError, ThrottledError
 from tap_lp_audittrail.sandbox import DataSpec, FaultRule
-from tap_lp_audittrail.transport import RetryPolicy, Throttle, parse_retry_after
+from tap_lp_audittrail.transport import RetryPolicy, Throttle, Transport, parse_retry_after
 
 from ._reliability import AUDIT, catalog_for, note, run_inproc, run_process
 from .helpers import END, assert_same_records, tap_config
@@ -167,6 +168,22 @@ def test_a_429_is_followed_by_a_second_of_quiet_whatever_its_retry_after(
     assert_same_records(outcome.run.stream(AUDIT), sandbox.ground_truth())
     pages = [seen for seen in server[0].seen if seen.path.endswith("/metadata/audit")]
     assert pages[1].at - pages[0].at >= 1.0, f"{pages[1].at - pages[0].at:.3f} s after the 429"
+
+
+@pytest.mark.parametrize("retry_after", [None, "1.5"])
+def test_a_429_pauses_the_run_before_its_request_slot_is_freed(hostile, retry_after):
+    """The pause is in place when the exchange returns, while its caller still holds the
+    request slot: the thread the slot goes to next finds it, and waits. (Set any later, a
+    waiting thread's request left in the gap, inside the server's pause.)"""
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    server = hostile(lambda seen: Answer(429, b"slow down", headers))
+    transport = Transport(timeout=5, policy=RetryPolicy())
+    transport.hosts.allow(hosts.base_url(server.url), "domain")
+    response = transport.request("POST", f"{server.url}/audit", "a page")
+    assert response.status_code == 429
+    began = time.monotonic()
+    transport.throttle.wait()
+    assert time.monotonic() - began >= 0.9 * float(retry_after or 1.0)
 
 
 @pytest.mark.parametrize(
