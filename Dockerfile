@@ -23,9 +23,13 @@ RUN python3 -m venv /tmp/pip \
     && rm -f /opt/source-lp-audittrail/bin/activate* /opt/source-lp-audittrail/bin/Activate*
 
 # The tap, installed over them; its own files (the wheel's RECORD) are gathered in /opt/tap.
+# SOURCE_DATE_EPOCH makes pip compile hash-based .pyc files, with no build time inside: the
+# same wheel gives the same files, and the final stage's copy of them (cached on their
+# content) keeps the image the same even when this stage has to be built again.
 FROM deps AS install
 COPY tap/ /tmp/tap/
-RUN /tmp/pip/bin/pip --python /opt/source-lp-audittrail/bin/python install --no-index \
+RUN export SOURCE_DATE_EPOCH=315532800 \
+    && /tmp/pip/bin/pip --python /opt/source-lp-audittrail/bin/python install --no-index \
         --no-cache-dir --disable-pip-version-check --no-deps /tmp/tap/*.whl \
     && /opt/source-lp-audittrail/bin/python -c "import importlib.metadata as m, os; \
 print('\n'.join(os.path.relpath(os.path.normpath(f.locate()), '/') \
