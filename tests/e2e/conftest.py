@@ -37,18 +37,13 @@ UTC = dt.timezone.utc
 LOADERS = ("target-csv", "target-jsonl", "target-postgres", "target-snowflake", "target-bigquery")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test in this folder is end-to-end, and they all run in one worker.
-
-    Under pytest-xdist (`--dist loadgroup`, as scripts/test runs it) one worker then installs
-    the plugins and starts PostgreSQL once, while the other runs the rest of the suite.
-    """
+    """Every test in this folder is end-to-end. They all run in one worker (tests/conftest.py,
+    `WORKER_GROUPS`), which installs the plugins and starts PostgreSQL once."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 def _missing(what: str) -> None:

@@ -29,14 +29,12 @@ WAREHOUSE = HERE / "warehouse.py"
 VENVS = {"duckdb": ".venv-dbt", "postgres": ".venv-dbt", "snowflake": ".venv-dbt-snowflake"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test here builds the models with dbt: end-to-end, together in one worker (beside
-    the worker of tests/e2e, not in it)."""
+    the worker of tests/e2e, not in it: tests/conftest.py, `WORKER_GROUPS`)."""
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group("models"))
 
 
 def venv_python(adapter: str) -> str:
